@@ -1,0 +1,289 @@
+"""The `digest` command line: parse options, call one library function, print, exit."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from digest.errors import DigestError
+
+app = typer.Typer(
+    name="digest",
+    help="Compose a weekly newsletter from links: fetch, summarize, draft, render, send.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+WorkspaceOpt = Annotated[
+    Path | None,
+    typer.Option("--workspace", "-w", help="Workspace folder (default: found upwards from here, or DIGEST_WORKSPACE).", show_default=False),
+]
+IssueArg = Annotated[
+    str | None,
+    typer.Argument(help="Issue: folder name (031), a path to it, or omitted for the latest.", show_default=False),
+]
+IssueOpt = Annotated[
+    str | None,
+    typer.Option("--issue", "-i", help="Issue to add to (default: the latest).", show_default=False),
+]
+
+
+def fail(message: str) -> NoReturn:
+    """Print an error without a traceback and exit 1."""
+    err.print(f"error: {message}", markup=False)
+    raise typer.Exit(1)
+
+
+def _load(workspace: Path | None) -> Any:
+    from digest.workspace import Workspace
+
+    return Workspace.load(explicit=workspace)
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Folder for the new workspace.")] = Path("."),
+) -> None:
+    """Create a workspace: digest.toml, .env.example, issues/."""
+    from digest.setup import init_workspace
+
+    try:
+        created = init_workspace(directory)
+    except DigestError as exc:
+        fail(str(exc))
+    for path in created:
+        out.print(f"created {path}", markup=False)
+
+
+@app.command()
+def new(
+    date: Annotated[
+        str | None, typer.Option("--date", help="Issue date YYYY-MM-DD (default: today).", show_default=False)
+    ] = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Create the next issue folder with its number, date and Period."""
+    from digest.workspace import new_issue
+
+    try:
+        day = dt.date.fromisoformat(date) if date else None
+    except ValueError:
+        out.print(f"--date {date!r}: expected YYYY-MM-DD, e.g. 2026-11-23", markup=False)
+        raise typer.Exit(2) from None
+    try:
+        ws = _load(workspace)
+        folder, meta = new_issue(ws, day)
+    except DigestError as exc:
+        fail(str(exc))
+    out.print(
+        f"created issue {folder.id} in {folder.path} — Period "
+        f"{meta.period_start} ~ {meta.period_end}; add links with `digest add URL`",
+        markup=False,
+    )
+
+
+@app.command()
+def add(
+    urls: Annotated[list[str], typer.Argument(help="URLs to add; '-' reads them from standard input.")],
+    issue: IssueOpt = None,
+    section: Annotated[str | None, typer.Option("--section", help="Section for these links.")] = None,
+    note: Annotated[str | None, typer.Option("--note", help="Editor's note for these links.")] = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Append links to the issue's links.yaml (normalized, deduplicated)."""
+    from digest.intake import add_links
+
+    if urls == ["-"]:
+        urls = [line.strip() for line in sys.stdin if line.strip() and not line.startswith("#")]
+    try:
+        ws = _load(workspace)
+        result = add_links(ws, ws.issue(issue), urls, section=section, note=note)
+    except DigestError as exc:
+        fail(str(exc))
+    for line in result.messages:
+        out.print(line, markup=False)
+
+
+@app.command("import")
+def import_(
+    source: Annotated[str, typer.Argument(help="A text/Markdown file, bookmarks HTML, OPML, or an RSS/Atom feed (file or URL).")],
+    issue: IssueOpt = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Keep feed entries from this date (YYYY-MM-DD) instead of the Period.", show_default=False)
+    ] = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Add links from a file, a bookmarks export, OPML or a feed."""
+    from digest.intake import import_source
+
+    try:
+        since_day = dt.date.fromisoformat(since) if since else None
+    except ValueError:
+        out.print(f"--since {since!r}: expected YYYY-MM-DD", markup=False)
+        raise typer.Exit(2) from None
+    try:
+        ws = _load(workspace)
+        result = import_source(ws, ws.issue(issue), source, since=since_day)
+    except DigestError as exc:
+        fail(str(exc))
+    for line in result.messages:
+        out.print(line, markup=False)
+
+
+@app.command()
+def compose(
+    issue: IssueArg = None,
+    refresh: Annotated[
+        list[str] | None, typer.Option("--refresh", help="Re-summarize this link (repeatable).", show_default=False)
+    ] = None,
+    offline: Annotated[bool, typer.Option("--offline", help="Use the built-in offline summarizer.")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when any link failed.")] = False,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Fetch, extract, summarize and merge new links into draft.md; then render."""
+    import asyncio
+
+    from digest.compose import ComposeOptions, Composer
+    from digest.progress import make_progress, print_summary
+
+    try:
+        ws = _load(workspace)
+        folder = ws.issue(issue)
+        options = ComposeOptions(refresh=refresh or [], offline=offline, strict=strict)
+        composer = Composer(ws, folder, options, progress=make_progress(err))
+        if composer.summarizer is None:
+            from digest.summarize import make_summarizer
+
+            composer.summarizer = make_summarizer(ws.settings, ws.secrets, offline=offline)
+            if composer.summarizer.name == "offline":
+                err.print(
+                    "summarizing offline (built-in extractive summarizer): no OPENAI_API_KEY or "
+                    "llm.base_url set" if not offline else "summarizing offline (--offline)",
+                    markup=False,
+                )
+        result = asyncio.run(composer.run())
+    except DigestError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        err.print("interrupted: draft.md was not changed by this run", markup=False)
+        raise typer.Exit(1) from None
+    print_summary(out, folder, result)
+    if not result.draft_exists:
+        fail("no draft: every link failed (reasons above)")
+    if strict and result.failed:
+        raise typer.Exit(1)
+    if result.render_error:
+        fail(f"render failed, previous outputs kept: {result.render_error}")
+
+
+@app.command()
+def render(issue: IssueArg = None, workspace: WorkspaceOpt = None) -> None:
+    """Turn draft.md into issue.md, email.html and email.txt (no network)."""
+    from digest.compose import render_issue
+
+    try:
+        ws = _load(workspace)
+        folder = ws.issue(issue)
+        render_issue(ws, folder)
+    except DigestError as exc:
+        fail(str(exc))
+    for path in (folder.issue_md, folder.email_html, folder.email_txt):
+        out.print(f"wrote {path}", markup=False)
+
+
+@app.command()
+def preview(
+    issue: IssueArg = None,
+    port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 (0 = any free port).")] = 8000,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Serve the rendered email on 127.0.0.1 and reload it when the draft changes."""
+    from digest.preview import serve
+
+    try:
+        ws = _load(workspace)
+        serve(ws, ws.issue(issue), port=port, announce=lambda url: out.print(f"previewing at {url} (Ctrl-C to stop)", markup=False))
+    except DigestError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command()
+def check(
+    issue: IssueArg = None,
+    links: Annotated[bool, typer.Option("--links", help="Also check that each source URL still answers.")] = False,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Lint the draft: empty items, missing URLs, placeholders, size, warnings."""
+    from digest.check import check_issue
+
+    try:
+        ws = _load(workspace)
+        findings = check_issue(ws, ws.issue(issue), check_links=links)
+    except DigestError as exc:
+        fail(str(exc))
+    for finding in findings:
+        out.print(str(finding), markup=False)
+    errors = [f for f in findings if f.level == "error"]
+    out.print(f"{len(errors)} error(s), {len(findings) - len(errors)} warning(s)", markup=False)
+    if errors:
+        raise typer.Exit(1)
+
+
+@app.command()
+def send(
+    issue: IssueArg = None,
+    to: Annotated[list[str] | None, typer.Option("--to", help="Test send to this address (repeatable).", show_default=False)] = None,
+    list_: Annotated[Path | None, typer.Option("--list", help="CSV of readers (email, name).", show_default=False)] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Write .eml files to outbox/, send nothing.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Send even when `digest check` finds errors.")] = False,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Send the rendered email to test addresses or a list, exactly once per reader."""
+    from digest.send import SendRequest, send_issue
+
+    if bool(to) == bool(list_):
+        out.print("give either --to ADDR… (a test send) or --list CSV (the readers)", markup=False)
+        raise typer.Exit(2)
+    try:
+        ws = _load(workspace)
+        request = SendRequest(to=to or [], list_path=list_, dry_run=dry_run, yes=yes, force=force)
+        outcome = send_issue(ws, ws.issue(issue), request, console=out, confirm=typer.confirm)
+    except DigestError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        err.print("interrupted", markup=False)
+        raise typer.Exit(1) from None
+    if not outcome.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def status(issue: IssueArg = None, workspace: WorkspaceOpt = None) -> None:
+    """A table of the issue's links: fetched, summarized, failed (why), in the draft."""
+    from digest.status import print_status
+
+    try:
+        ws = _load(workspace)
+        print_status(ws, ws.issue(issue), out)
+    except DigestError as exc:
+        fail(str(exc))
+
+
+def main() -> None:
+    """Console entry point."""
+    try:
+        app()
+    except DigestError as exc:  # pragma: no cover - commands catch their own
+        err.print(f"error: {exc}", markup=False)
+        sys.exit(1)

@@ -1,0 +1,396 @@
+"""The compose pipeline: links -> fetch -> extract -> summarize -> merge into the draft.
+
+Each link runs as its own task, so an article is summarized as soon as it is extracted;
+the fetcher and the summarizer bound their own concurrency. A failed link never stops
+the others. Items already in the draft are never touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from digest.cache import JsonCache
+from digest.draft import default_closing_title, escape_title, read_draft, render_draft
+from digest.errors import DigestError, LinksError
+from digest.extract import extract
+from digest.faithful import unsupported_claims
+from digest.fetch import Fetcher, local_path
+from digest.intake import is_web_url, link_key, normalize_url, read_links
+from digest.models import Article, Issue, Item, Link, LinkReport, Report, Section, Summary
+from digest.render import Renderer, write_outputs
+from digest.summarize import Summarizer, SummaryContext, make_summarizer
+from digest.workspace import IssueFolder, Workspace, atomic_write
+
+
+class ProgressSink(Protocol):
+    """Where compose reports progress (a rich display, plain lines, or nothing)."""
+
+    def start(self, total: int) -> None: ...
+
+    def stage(self, url: str, stage: str) -> None: ...
+
+    def done(self, report: LinkReport) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+class NoProgress:
+    """A progress sink that shows nothing."""
+
+    def start(self, total: int) -> None:
+        """Ignore."""
+
+    def stage(self, url: str, stage: str) -> None:
+        """Ignore."""
+
+    def done(self, report: LinkReport) -> None:
+        """Ignore."""
+
+    def finish(self) -> None:
+        """Ignore."""
+
+
+@dataclass
+class ComposeOptions:
+    """How to run one compose."""
+
+    refresh: list[str] = field(default_factory=list)
+    offline: bool = False
+    strict: bool = False
+
+
+@dataclass
+class ComposeResult:
+    """What a compose did: its report, and whether a draft exists afterwards."""
+
+    report: Report
+    draft_exists: bool
+    draft_changed: bool
+    render_error: str | None = None
+    new_items: int = 0
+
+    @property
+    def failed(self) -> list[LinkReport]:
+        return [link for link in self.report.links if link.status == "failed"]
+
+    @property
+    def warnings(self) -> list[tuple[str, str]]:
+        return [(link.url, w) for link in self.report.links for w in link.warnings]
+
+
+def read_state(folder: IssueFolder) -> dict[str, str]:
+    """state.json: link key -> the URL of the item compose made for it."""
+    if not folder.state_path.is_file():
+        return {}
+    try:
+        data = json.loads(folder.state_path.read_text(encoding="utf-8"))
+        return {str(k): str(v) for k, v in data.get("composed", {}).items()}
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def write_state(folder: IssueFolder, composed: dict[str, str]) -> None:
+    """Remember what compose put into the draft, so deleted items stay deleted."""
+    text = json.dumps({"composed": composed}, ensure_ascii=False, indent=2) + "\n"
+    atomic_write(folder.state_path, text)
+
+
+def item_url(article: Article, issue_dir: Path) -> str:
+    """The source URL an item shows: the page's web address; for a local file without one,
+    a `file:` URL relative to the issue folder when the file lies inside it."""
+    if is_web_url(article.final_url):
+        return normalize_url(article.final_url)
+    if article.canonical_url and is_web_url(article.canonical_url):
+        return article.canonical_url
+    path = local_path(article.final_url, issue_dir)
+    if path is not None and path.resolve().is_relative_to(issue_dir.resolve()):
+        return "file:" + path.resolve().relative_to(issue_dir.resolve()).as_posix()
+    return article.final_url
+
+
+def _matches(ref: str, link: Link, item: str | None) -> bool:
+    ref_key = link_key(ref)
+    return ref in (link.url, item) or ref_key in (link_key(link), item and link_key(item))
+
+
+class Composer:
+    """One compose of one issue; the pieces are injected so tests hand in real local servers."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        folder: IssueFolder,
+        options: ComposeOptions,
+        *,
+        fetcher: Fetcher | None = None,
+        summarizer: Summarizer | None = None,
+        progress: ProgressSink | None = None,
+        clock: Callable[[], dt.datetime] | None = None,
+    ) -> None:
+        self.ws = workspace
+        self.folder = folder
+        self.options = options
+        self.settings = workspace.settings
+        self.fetcher = fetcher
+        self.summarizer = summarizer
+        self.progress = progress or NoProgress()
+        self.clock = clock or workspace.now
+        self.articles = JsonCache(workspace.cache_dir / "articles")
+        self.ctx = SummaryContext(
+            language=self.settings.newsletter.language,
+            sections=self.settings.sections,
+            newsletter=self.settings.newsletter.name,
+        )
+
+    # ------------------------------------------------------------ per link
+
+    async def _article(self, link: Link, refresh: bool, report: LinkReport) -> Article:
+        key = link_key(link)
+        cached = None if refresh else self.articles.get(key)
+        if cached is not None:
+            report.fetch_cached = True
+            return Article.model_validate(cached)
+        assert self.fetcher is not None
+        self.progress.stage(link.url, "fetching")
+        started = time.monotonic()
+        fetched = await self.fetcher.fetch(link.url, self.folder.path)
+        report.fetch_seconds = round(time.monotonic() - started, 3)
+        report.bytes = len(fetched.body)
+        article = await asyncio.to_thread(extract, fetched, link)
+        if fetched.truncated:
+            article.truncated = True
+        self.articles.set(key, article.model_dump(mode="json"))
+        return article
+
+    async def _process(self, link: Link, refresh: bool) -> tuple[LinkReport, Item | None, str | None]:
+        report = LinkReport(url=link.url, status="failed")
+        try:
+            article = await self._article(link, refresh, report)
+            report.final_url = normalize_url(article.final_url) if is_web_url(article.final_url) else article.final_url
+            if article.truncated:
+                report.warnings.append(
+                    f"body cut at the size limit ({self.settings.fetch.max_bytes} bytes, fetch.max_bytes)"
+                )
+            assert self.summarizer is not None
+            self.progress.stage(link.url, "summarizing")
+            started = time.monotonic()
+            summary = await self.summarizer.summarize(article, link, self.ctx)
+            report.summarize_seconds = round(time.monotonic() - started, 3)
+        except DigestError as exc:
+            report.error = str(exc)
+            self.progress.done(report)
+            return report, None, None
+        item = self._item(link, article, summary)
+        report.status = "ok"
+        report.title = summary.title
+        report.section = summary.section
+        report.summary_source = summary.source
+        report.warnings += summary.warnings
+        report.warnings += unsupported_claims(summary.bullets, article.text)
+        self.progress.done(report)
+        return report, item, summary.section
+
+    def _item(self, link: Link, article: Article, summary: Summary) -> Item:
+        return Item(
+            title=escape_title(summary.title),
+            url=item_url(article, self.folder.path),
+            translated_title=escape_title(summary.translated_title) if summary.translated_title else None,
+            site_name=article.site_name,
+            bullets=summary.bullets,
+            note=link.note,
+        )
+
+    # ------------------------------------------------------------ the whole issue
+
+    def _new_issue(self) -> Issue:
+        meta = self.ws.ensure_meta(self.folder)
+        news = self.settings.newsletter
+        return Issue(
+            title=f"{news.name}, Issue {meta.number}",
+            number=meta.number,
+            date=meta.date,
+            period_start=meta.period_start,
+            period_end=meta.period_end,
+            authors=list(news.authors),
+            tags=list(news.tags),
+            sections=[] if self.settings.sections else [Section(name=None)],
+        )
+
+    def _place(self, issue: Issue, item: Item, section: str | None, replace_url: str | None) -> None:
+        """Put an item in the draft: in place of replace_url, else at the end of its section."""
+        if replace_url is not None:
+            for sec in issue.sections:
+                for index, existing in enumerate(sec.items):
+                    if existing.url == replace_url:
+                        sec.items[index] = item
+                        return
+        names = self.settings.section_names()
+        if not names:
+            if not issue.sections:
+                issue.sections.append(Section(name=None))
+            issue.sections[0].items.append(item)
+            return
+        target = section if section in names else names[0]
+        for sec in issue.sections:
+            if sec.name == target:
+                sec.items.append(item)
+                return
+        order = {name: i for i, name in enumerate(names)}
+        new = Section(name=target, items=[item])
+        position = next(
+            (i for i, sec in enumerate(issue.sections) if order.get(sec.name or "", 0) > order[target]),
+            len(issue.sections),
+        )
+        issue.sections.insert(position, new)
+
+    async def run(self) -> ComposeResult:
+        """Compose the issue; write draft.md, state.json, outputs and report.json."""
+        started_at = self.clock()
+        links = read_links(self.folder.links)
+        if not links:
+            raise LinksError(
+                f"{self.folder.links}: no links; add some with `digest add URL` or edit the file"
+            )
+        sections = self.settings.section_names() or None
+        draft: Issue | None = None
+        if self.folder.draft.is_file():
+            draft = read_draft(self.folder.draft, sections=sections)
+        composed = read_state(self.folder) if draft is not None else {}
+        draft_urls = {i.url for i in draft.items()} if draft else set()
+        draft_keys = {link_key(u) for u in draft_urls}
+
+        reports: list[LinkReport | None] = [None] * len(links)
+        jobs: list[tuple[int, Link, bool, str | None]] = []
+        seen: dict[str, int] = {}
+        for index, link in enumerate(links):
+            key = link_key(link)
+            if key in seen:
+                reports[index] = LinkReport(
+                    url=link.url, status="skipped",
+                    error=f"duplicate of entry {seen[key] + 1} in links.yaml",
+                )
+                continue
+            seen[key] = index
+            made = composed.get(key)
+            refresh = any(_matches(ref, link, made) for ref in self.options.refresh)
+            in_draft = (made in draft_urls) if made else key in draft_keys
+            if refresh:
+                jobs.append((index, link, True, made if made in draft_urls else None))
+            elif in_draft:
+                reports[index] = LinkReport(
+                    url=link.url, final_url=made, status="cached", summary_source="editor",
+                    title=next((i.title for i in draft.items() if i.url == made), None) if draft else None,
+                )
+            elif made is not None:
+                reports[index] = LinkReport(
+                    url=link.url, final_url=made, status="skipped",
+                    warnings=["deleted from the draft by the editor; not brought back "
+                              f"(`digest compose --refresh {link.url}` brings it back)"],
+                )
+            else:
+                jobs.append((index, link, False, None))
+
+        unknown = [r for r in self.options.refresh if not any(_matches(r, ln, composed.get(link_key(ln))) for ln in links)]
+        if unknown:
+            raise LinksError(f"--refresh {unknown[0]}: not a link of this issue; check links.yaml")
+
+        own_fetcher = self.fetcher is None
+        own_summarizer = self.summarizer is None
+        if own_summarizer:
+            self.summarizer = make_summarizer(self.settings, self.ws.secrets, offline=self.options.offline)
+        if own_fetcher:
+            self.fetcher = Fetcher(self.settings.fetch)
+        assert self.summarizer is not None and self.fetcher is not None
+        self.progress.start(len(jobs))
+        try:
+            results = await asyncio.gather(*(self._process(link, refresh) for _, link, refresh, _ in jobs))
+            issue = draft or self._new_issue()
+            new_items = 0
+            for (index, link, _, replace_url), (report, item, section) in zip(jobs, results, strict=True):
+                reports[index] = report
+                if item is None:
+                    continue
+                self._place(issue, item, section, replace_url)
+                composed[link_key(link)] = item.url
+                new_items += 1
+            if new_items and self.settings.newsletter.conclusion and issue.closing is None:
+                self.progress.stage("conclusion", "summarizing")
+                closing = await self.summarizer.conclude(issue.items(), self.ctx)
+                if closing is not None:
+                    closing.title = closing.title or default_closing_title(self.ctx.language)
+                    issue.closing = closing
+        finally:
+            self.progress.finish()
+            if own_fetcher:
+                await self.fetcher.aclose()
+            if own_summarizer:
+                await self.summarizer.aclose()
+
+        report = Report(
+            issue=self.folder.id,
+            started_at=started_at,
+            links=[r for r in reports if r is not None],
+            llm=self.summarizer.stats,
+        )
+        report.fetch.requests = self.fetcher.requests
+        report.fetch.cached = sum(1 for r in report.links if r.fetch_cached)
+        report.fetch.bytes = sum(r.bytes for r in report.links)
+
+        draft_changed = False
+        render_error = None
+        has_items = bool(issue.items()) or draft is not None
+        if has_items:
+            closing_title = default_closing_title(self.ctx.language)
+            if issue.closing:
+                closing_title = issue.closing.title
+            text = render_draft(issue, sectioned=bool(sections), closing_title=closing_title)
+            old = self.folder.draft.read_text(encoding="utf-8") if draft is not None else None
+            if text != old:
+                atomic_write(self.folder.draft, text, backup=True)
+                draft_changed = True
+            write_state(self.folder, composed)
+            try:
+                renderer = Renderer(self.settings, self.ws.templates_dir)
+                write_outputs(self.folder, renderer.render(issue))
+            except DigestError as exc:
+                render_error = str(exc)
+        report.finished_at = self.clock()
+        atomic_write(
+            self.folder.report,
+            json.dumps(report.model_dump(mode="json"), ensure_ascii=False, indent=2) + "\n",
+        )
+        return ComposeResult(
+            report=report,
+            draft_exists=self.folder.draft.is_file(),
+            draft_changed=draft_changed,
+            render_error=render_error,
+            new_items=new_items,
+        )
+
+
+def compose(
+    workspace: Workspace,
+    folder: IssueFolder,
+    options: ComposeOptions | None = None,
+    **pieces: Any,
+) -> ComposeResult:
+    """Run a compose to the end (synchronous entry point for the CLI)."""
+    return asyncio.run(Composer(workspace, folder, options or ComposeOptions(), **pieces).run())
+
+
+def render_issue(workspace: Workspace, folder: IssueFolder) -> Path:
+    """draft.md -> issue.md, email.html, email.txt; no network. Returns the draft path."""
+    sections = workspace.settings.section_names() or None
+    if not folder.draft.is_file():
+        raise DigestError(f"{folder.draft}: no draft yet; run `digest compose {folder.id}` first")
+    issue = read_draft(folder.draft, sections=sections)
+    rendered = Renderer(workspace.settings, workspace.templates_dir).render(issue)
+    write_outputs(folder, rendered)
+    return folder.draft

@@ -1,0 +1,377 @@
+"""draft.md <-> Issue. The grammar of the draft lives here, and only here.
+
+    +++                                  TOML front matter: title, number, date, period,
+    title = "Article Weekly, Issue 31"   authors, tags, closing_title
+    ...
+    +++
+
+    An optional intro paragraph.
+
+    ## Section name                      only when [[sections]] are configured
+    ### Source's own title               an item (## when there are no sections)
+    <https://source.example/article>     the source URL, on its own line under the heading
+    _번역된 제목_                           optional translated title, in one emphasis
+    - bullet                             bullets; nested by two spaces
+      - detail
+    > Editor's note                      optional, a block quote
+
+    ## 이번 호의 결론                      the closing section: the heading named by
+    - takeaway                           closing_title, with bullets and no URL
+
+Titles, bullets and notes are kept as Markdown source, exactly as written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from digest.errors import DraftError
+from digest.models import Bullet, Closing, Issue, Item, Section
+
+FRONT = "+++"
+CLOSING_TITLES = {"ko": "이번 호의 결론", "en": "Takeaways"}
+_URL_LINE = re.compile(r"^<((?:https?|file|mailto):[^>\s]+)>$|^((?:https?|file):[^\s<>]+)$")
+_TITLE_LINK = re.compile(r"^\[(?P<title>.+)\]\((?P<url>(?:https?|file):[^\s)]+)\)$")
+_TRANSLATED = re.compile(r"^(?:_(?P<a>[^_].*?)_|\*(?P<b>[^*].*?)\*)$")
+
+
+def default_closing_title(language: str) -> str:
+    """The closing section's heading for a language."""
+    return CLOSING_TITLES.get(language, CLOSING_TITLES["en"])
+
+
+def clean_inline(text: str) -> str:
+    """Make one line of Markdown safe to hold in a heading, bullet or list item."""
+    text = re.sub(r"\s+", " ", text or "").strip()
+    # A line that would start a new block (heading, list, quote, rule, fence) is escaped.
+    if re.match(r"^(#{1,6}(\s|$)|[-+*](\s|$)|>|\d{1,9}[.)](\s|$)|```|~~~|={3,}$|-{3,}$)", text):
+        text = "\\" + text
+    return text
+
+
+def escape_title(text: str) -> str:
+    """A plain title from the web as Markdown that shows exactly that text."""
+    text = re.sub(r"\s+", " ", text or "").strip()
+    text = re.sub(r"([\\`*_<>\[\]])", r"\\\1", text)
+    return clean_inline(text)
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def _bullet_lines(bullets: list[Bullet], depth: int = 0) -> list[str]:
+    lines: list[str] = []
+    for bullet in bullets:
+        lines.append(f"{'  ' * depth}- {bullet.text}")
+        lines.extend(_bullet_lines(bullet.children, depth + 1))
+    return lines
+
+
+def bullets_markdown(bullets: list[Bullet]) -> str:
+    """Bullets as a Markdown list, nested by two spaces."""
+    return "\n".join(_bullet_lines(bullets))
+
+
+def toml_value(value: Any) -> str:
+    """One TOML value on one line (lists inline, dates in ISO form)."""
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return tomli_w.dumps({"v": value})[4:].strip()
+
+
+def _front_matter(issue: Issue, closing_title: str | None) -> str:
+    data: dict[str, Any] = {
+        "title": issue.title,
+        "number": issue.number,
+        "date": issue.date,
+        "period": [issue.period_start, issue.period_end],
+        "authors": issue.authors,
+        "tags": issue.tags,
+    }
+    if closing_title:
+        data["closing_title"] = closing_title
+    body = "".join(f"{key} = {toml_value(value)}\n" for key, value in data.items())
+    return f"{FRONT}\n{body}{FRONT}\n"
+
+
+def render_item(item: Item, level: int) -> str:
+    """One item as draft Markdown."""
+    parts = [f"{'#' * level} {item.title}", f"<{item.url}>"]
+    if item.translated_title:
+        parts.append(f"_{item.translated_title}_")
+    if item.bullets:
+        parts.append(bullets_markdown(item.bullets))
+    if item.note:
+        parts.append("\n".join(f"> {line}" if line else ">" for line in item.note.split("\n")))
+    return "\n\n".join(parts) + "\n"
+
+
+def render_draft(issue: Issue, *, sectioned: bool, closing_title: str) -> str:
+    """The Issue as draft.md text (the inverse of parse_draft)."""
+    chunks = [_front_matter(issue, closing_title if issue.closing else None)]
+    if issue.intro:
+        chunks.append(issue.intro.strip() + "\n")
+    for section in issue.sections:
+        if sectioned:
+            chunks.append(f"## {section.name}\n")
+        for item in section.items:
+            chunks.append(render_item(item, 3 if sectioned else 2))
+    if issue.closing:
+        chunks.append(f"## {issue.closing.title}\n\n{bullets_markdown(issue.closing.bullets)}\n")
+    return "\n".join(chunks)
+
+
+# ---------------------------------------------------------------- parsing
+
+
+@dataclass
+class _Cursor:
+    path: Path
+    offset: int  # lines before the Markdown body (front matter)
+
+    def line(self, token_map: list[int] | None) -> int | None:
+        return token_map[0] + 1 + self.offset if token_map else None
+
+    def fail(self, token_map: list[int] | None, message: str) -> DraftError:
+        return DraftError(self.path, self.line(token_map), message)
+
+
+def _split_front_matter(text: str, path: Path) -> tuple[dict[str, Any], str, int]:
+    lines = text.split("\n")
+    if not lines or lines[0].strip() != FRONT:
+        raise DraftError(path, 1, f"the draft must start with TOML front matter between '{FRONT}' lines")
+    try:
+        end = next(i for i in range(1, len(lines)) if lines[i].strip() == FRONT)
+    except StopIteration:
+        raise DraftError(path, 1, f"the front matter is not closed: add a '{FRONT}' line after it") from None
+    try:
+        data = tomllib.loads("\n".join(lines[1:end]))
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"line (\d+)", str(exc))
+        line = int(match.group(1)) + 1 if match else 2
+        raise DraftError(path, line, f"bad TOML in the front matter: {exc}") from None
+    return data, "\n".join(lines[end + 1 :]), end + 1
+
+
+def _as_date(value: Any, key: str, path: Path) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise DraftError(path, 2, f"front matter `{key}` must be a date like 2026-11-15, got {value!r}")
+
+
+def _front_values(data: dict[str, Any], path: Path) -> dict[str, Any]:
+    for key in ("title", "number", "date", "period"):
+        if key not in data:
+            raise DraftError(path, 2, f"front matter has no `{key}`; add it (see README: draft.md)")
+    period = data["period"]
+    if not isinstance(period, list) or len(period) != 2:
+        raise DraftError(path, 2, "front matter `period` must be two dates: [\"2026-11-15\", \"2026-11-21\"]")
+    date = data["date"]
+    if isinstance(date, dt.date) and not isinstance(date, dt.datetime):
+        date = dt.datetime.combine(date, dt.time())
+    if not isinstance(date, dt.datetime):
+        raise DraftError(path, 2, f"front matter `date` must be a TOML date-time, got {date!r}")
+    if not isinstance(data["number"], int):
+        raise DraftError(path, 2, f"front matter `number` must be an integer, got {data['number']!r}")
+    for key in ("authors", "tags"):
+        value = data.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise DraftError(path, 2, f"front matter `{key}` must be a list of strings")
+    return {
+        "title": str(data["title"]),
+        "number": data["number"],
+        "date": date,
+        "period_start": _as_date(period[0], "period", path),
+        "period_end": _as_date(period[1], "period", path),
+        "authors": list(data.get("authors", [])),
+        "tags": list(data.get("tags", [])),
+    }
+
+
+def _inline_text(content: str) -> str:
+    return " ".join(line.strip() for line in content.split("\n")).strip()
+
+
+def _parse_bullets(tokens: list[Any], start: int, cur: _Cursor) -> tuple[list[Bullet], int]:
+    """Parse a bullet_list starting at tokens[start]; return bullets and the index after it."""
+    bullets: list[Bullet] = []
+    i = start + 1
+    while tokens[i].type != "bullet_list_close":
+        token = tokens[i]
+        if token.type != "list_item_open":
+            i += 1
+            continue
+        i += 1
+        text: str | None = None
+        children: list[Bullet] = []
+        while tokens[i].type != "list_item_close":
+            t = tokens[i]
+            if t.type == "inline":
+                if text is not None:
+                    raise cur.fail(t.map, "a bullet holds two paragraphs; keep one line per bullet or nest a '  - ' bullet")
+                text = _inline_text(t.content)
+                i += 1
+            elif t.type == "bullet_list_open":
+                nested, i = _parse_bullets(tokens, i, cur)
+                children.extend(nested)
+            elif t.type in ("paragraph_open", "paragraph_close"):
+                i += 1
+            else:
+                raise cur.fail(t.map or token.map, f"unexpected {t.type.replace('_open', '')} inside a bullet; bullets hold one line of text and nested '  - ' bullets")
+        bullets.append(Bullet(text=text or "", children=children))
+        i += 1
+    return bullets, i + 1
+
+
+def _blockquote_text(lines: list[str], token_map: list[int]) -> str:
+    out = []
+    for line in lines[token_map[0] : token_map[1]]:
+        stripped = re.sub(r"^\s{0,3}>\s?", "", line)
+        out.append(stripped.rstrip())
+    while out and not out[-1]:
+        out.pop()
+    return "\n".join(out)
+
+
+def parse_draft(
+    text: str,
+    path: Path | str = "draft.md",
+    *,
+    sections: list[str] | None = None,
+) -> Issue:
+    """Parse draft.md into an Issue; raise DraftError naming the line and the fix."""
+    from markdown_it import MarkdownIt
+
+    path = Path(path)
+    data, body, offset = _split_front_matter(text.replace("\r\n", "\n"), path)
+    values = _front_values(data, path)
+    closing_title = str(data.get("closing_title") or "").strip() or None
+    cur = _Cursor(path, offset)
+    body_lines = body.split("\n")
+    tokens = MarkdownIt("commonmark").parse(body)
+    sectioned = bool(sections)
+    item_level = 3 if sectioned else 2
+
+    intro: list[str] = []
+    result_sections: list[Section] = []
+    closing: Closing | None = None
+    current_section: Section | None = None if sectioned else Section(name=None)
+    if current_section is not None:
+        result_sections.append(current_section)
+    item: Item | None = None
+    item_map: list[int] | None = None
+    in_closing = False
+
+    def finish_item() -> None:
+        nonlocal item
+        if item is not None and not item.url:
+            raise cur.fail(item_map, f"item {item.title!r} has no source URL: put it on its own line under the heading, like <https://example.com/article>")
+        item = None
+
+    i = 0
+    while i < len(tokens):
+        t = tokens[i]
+        if t.type == "heading_open":
+            level = int(t.tag[1])
+            title = _inline_text(tokens[i + 1].content)
+            finish_item()
+            in_closing = False
+            if level == 2 and closing_title and title == closing_title:
+                closing = Closing(title=title)
+                in_closing = True
+            elif sectioned and level == 2:
+                if title not in (sections or []):
+                    raise cur.fail(t.map, f"section {title!r} is not configured; add it to [[sections]] in digest.toml or move its items under one of: {', '.join(sections or [])}")
+                current_section = Section(name=title)
+                result_sections.append(current_section)
+            elif level == item_level:
+                if current_section is None:
+                    raise cur.fail(t.map, f"item {title!r} is outside any section; put a '## Section' heading above it")
+                match = _TITLE_LINK.match(title)
+                item = Item(title=match.group("title") if match else title, url=match.group("url") if match else "")
+                item_map = t.map
+                current_section.items.append(item)
+            else:
+                want = "'## Section' or '### Item'" if sectioned else "'## Item'"
+                raise cur.fail(t.map, f"a level-{level} heading is not expected here; use {want}")
+            i += 3
+            continue
+        if t.type == "bullet_list_open":
+            bullets, i = _parse_bullets(tokens, i, cur)
+            if in_closing and closing is not None:
+                closing.bullets.extend(bullets)
+            elif item is not None:
+                item.bullets.extend(bullets)
+            else:
+                raise cur.fail(t.map, "a bullet list outside any item; put it under an item's heading or remove it")
+            continue
+        if t.type == "blockquote_open":
+            depth, j = 1, i + 1
+            while depth:
+                depth += {"blockquote_open": 1, "blockquote_close": -1}.get(tokens[j].type, 0)
+                j += 1
+            if item is None:
+                raise cur.fail(t.map, "a note ('> …') outside any item; put it under an item")
+            note = _blockquote_text(body_lines, t.map or [0, 0])
+            item.note = f"{item.note}\n>\n{note}" if item.note else note
+            i = j
+            continue
+        if t.type == "paragraph_open":
+            content = tokens[i + 1].content.strip()
+            if item is None and not in_closing:
+                if current_section is None or not any(s.items for s in result_sections):
+                    intro.append("\n".join(body_lines[t.map[0] : t.map[1]]).strip() if t.map else content)
+                    i += 3
+                    continue
+                raise cur.fail(t.map, "text between items; make it a bullet ('- ') or a note ('> ') of an item")
+            if item is not None:
+                url = _URL_LINE.match(content)
+                translated = _TRANSLATED.match(content)
+                if url and not item.url:
+                    item.url = url.group(1) or url.group(2)
+                elif translated and not item.translated_title and not item.bullets:
+                    item.translated_title = translated.group("a") or translated.group("b")
+                else:
+                    raise cur.fail(t.map, f"unexpected text in item {item.title!r}; make it a bullet ('- ') or a note ('> ')")
+                i += 3
+                continue
+            raise cur.fail(t.map, "text in the closing section; make it a bullet ('- ')")
+        if t.type in ("hr", "html_block", "fence", "code_block", "ordered_list_open", "table_open"):
+            raise cur.fail(t.map, f"a {t.type.split('_')[0]} block is not part of the draft grammar; use bullets ('- ') or notes ('> ')")
+        i += 1
+    finish_item()
+    return Issue(
+        **values,
+        intro="\n\n".join(intro) or None,
+        sections=result_sections,
+        closing=closing,
+    )
+
+
+def read_draft(path: Path, *, sections: list[str] | None = None) -> Issue:
+    """Read and parse draft.md."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DraftError(path, None, f"not UTF-8 text ({exc.reason}); save it as UTF-8") from None
+    except OSError as exc:
+        raise DraftError(path, None, f"cannot read ({exc.strerror})") from None
+    return parse_draft(text, path, sections=sections)

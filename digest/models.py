@@ -1,0 +1,154 @@
+"""The data that flows through the pipeline: links in, an issue out."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Link(BaseModel):
+    """One entry of links.yaml."""
+
+    model_config = ConfigDict(frozen=True)
+
+    url: str
+    note: str | None = None
+    section: str | None = None
+    title: str | None = None
+    description: str | None = None
+
+
+class Article(BaseModel):
+    """The text and metadata extracted from one fetched link."""
+
+    url: str
+    final_url: str
+    title: str = ""
+    author: str | None = None
+    date: str | None = None
+    site_name: str | None = None
+    description: str | None = None
+    image: str | None = None
+    language: str | None = None
+    text: str = ""
+    content_type: str = "text/html"
+    canonical_url: str | None = None
+    truncated: bool = False
+
+
+class Bullet(BaseModel):
+    """A bullet with nested detail bullets."""
+
+    text: str
+    children: list[Bullet] = Field(default_factory=list)
+
+
+class Summary(BaseModel):
+    """What a summarizer returns for one article."""
+
+    title: str
+    translated_title: str | None = None
+    bullets: list[Bullet]
+    section: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    source: Literal["llm", "offline", "cache"] = "offline"
+    warnings: list[str] = Field(default_factory=list)
+
+
+class Item(BaseModel):
+    """One article in the draft: title heading, source URL, bullets, editor's note."""
+
+    title: str
+    url: str
+    translated_title: str | None = None
+    site_name: str | None = None
+    bullets: list[Bullet] = Field(default_factory=list)
+    note: str | None = None
+
+
+class Section(BaseModel):
+    """A named group of items; name None is the single unnamed section."""
+
+    name: str | None = None
+    items: list[Item] = Field(default_factory=list)
+
+
+class Closing(BaseModel):
+    """The optional closing section ("takeaways") written from all items."""
+
+    title: str
+    bullets: list[Bullet] = Field(default_factory=list)
+
+
+class Issue(BaseModel):
+    """One issue of the newsletter, as the draft holds it."""
+
+    title: str
+    number: int
+    date: dt.datetime
+    period_start: dt.date
+    period_end: dt.date
+    authors: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    intro: str | None = None
+    sections: list[Section] = Field(default_factory=list)
+    closing: Closing | None = None
+
+    def items(self) -> list[Item]:
+        """Every item in draft order."""
+        return [item for section in self.sections for item in section.items]
+
+
+LinkStatus = Literal["ok", "cached", "failed", "skipped"]
+SummarySource = Literal["llm", "offline", "cache", "editor"]
+
+
+class LinkReport(BaseModel):
+    """What compose did with one link (an entry of report.json)."""
+
+    url: str
+    final_url: str | None = None
+    status: LinkStatus
+    error: str | None = None
+    title: str | None = None
+    section: str | None = None
+    summary_source: SummarySource | None = None
+    warnings: list[str] = Field(default_factory=list)
+    bytes: int = 0
+    fetch_seconds: float | None = None
+    summarize_seconds: float | None = None
+    fetch_cached: bool = False
+
+
+class LLMStats(BaseModel):
+    """Accounting of LLM usage for one compose."""
+
+    provider: str = "offline"
+    model: str | None = None
+    requests: int = 0
+    cached: int = 0
+    retries: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    estimated_cost_usd: float | None = None
+
+
+class FetchStats(BaseModel):
+    """Accounting of fetching for one compose."""
+
+    requests: int = 0
+    cached: int = 0
+    bytes: int = 0
+
+
+class Report(BaseModel):
+    """report.json: what the last compose did."""
+
+    issue: str
+    started_at: dt.datetime
+    finished_at: dt.datetime | None = None
+    links: list[LinkReport] = Field(default_factory=list)
+    llm: LLMStats = Field(default_factory=LLMStats)
+    fetch: FetchStats = Field(default_factory=FetchStats)

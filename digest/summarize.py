@@ -1,0 +1,238 @@
+"""Summarizers: the protocol, the offline extractive summarizer, and choosing one.
+
+A summarizer turns an Article into a Summary: top-level bullets with nested detail
+bullets. The OpenAI-compatible one lives in `digest.llm`; the offline one is here.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from digest.config import SectionSettings, Secrets, Settings
+from digest.errors import ConfigError
+from digest.models import Article, Bullet, Closing, Item, Link, LLMStats, Summary
+
+
+@dataclass
+class SummaryContext:
+    """What every summary request shares: language, sections, the newsletter."""
+
+    language: str = "ko"
+    sections: list[SectionSettings] = field(default_factory=list)
+    newsletter: str = ""
+
+
+class Summarizer(Protocol):
+    """Turns an article into bullets. Implementations: OfflineSummarizer, llm.OpenAISummarizer."""
+
+    name: str
+    stats: LLMStats
+
+    async def summarize(self, article: Article, link: Link, ctx: SummaryContext) -> Summary:
+        """Summarize one article; raise SummarizeError when no bullets can be made."""
+        ...
+
+    async def conclude(self, items: list[Item], ctx: SummaryContext) -> Closing | None:
+        """A closing "takeaways" section over all items, or None."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release clients."""
+        ...
+
+
+# Sentence ends: Latin punctuation followed by space, CJK full stops, and Korean
+# declarative endings ("…다." "…요.") even without a following space.
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？])[\"'”’)\]]*\s+|(?<=[.!?。！？])(?=[가-힣A-Z])")
+_WORD = re.compile(r"[0-9A-Za-z가-힣][0-9A-Za-z가-힣'’\-\.%]*")
+_STOPWORDS = set(
+    "the a an and or but if of to in on at for with by from as is are was were be been being "
+    "this that these those it its we our you your they their he she his her not no so than then "
+    "there here what which who whom when where why how all any can could will would should may "
+    "might must do does did have has had i me my also into about more most such only just over".split()
+)
+# Common Korean particles stripped from word ends so that "모델은" and "모델이" count together.
+_KO_PARTICLE = re.compile(r"(은|는|이|가|을|를|에|에서|으로|로|와|과|의|도|만|께서|에게|한테)$")
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split prose into sentences; works for Korean and English."""
+    out: list[str] = []
+    for piece in _SENTENCE_END.split(text):
+        sentence = re.sub(r"\s+", " ", piece).strip()
+        if sentence:
+            out.append(sentence)
+    return out
+
+
+def _words(sentence: str) -> list[str]:
+    words = []
+    for raw in _WORD.findall(sentence.lower()):
+        word = raw.strip(".-'’")
+        if re.search(r"[가-힣]", word):
+            word = _KO_PARTICLE.sub("", word) or word
+        if len(word) > 1 and word not in _STOPWORDS:
+            words.append(word)
+    return words
+
+
+def _blocks(markdown: str) -> list[tuple[str | None, list[str]]]:
+    """Group the article's paragraphs under their subheadings."""
+    groups: list[tuple[str | None, list[str]]] = [(None, [])]
+    for block in re.split(r"\n\s*\n", markdown):
+        block = block.strip()
+        if not block:
+            continue
+        heading = re.match(r"^#{1,6}\s+(.*)$", block)
+        if heading and "\n" not in block:
+            groups.append((heading.group(1).strip(), []))
+            continue
+        lines = [re.sub(r"^\s*(?:[-*+]|\d+[.)])\s+", "", line) for line in block.splitlines()]
+        paragraph = " ".join(line.strip() for line in lines if line.strip())
+        paragraph = re.sub(r"[*_`]{1,2}([^*_`]+)[*_`]{1,2}", r"\1", paragraph)
+        paragraph = re.sub(r"\[([^\]]+)\]\([^)]+\)", r"\1", paragraph)
+        groups[-1][1].append(paragraph)
+    return [(h, ps) for h, ps in groups if ps]
+
+
+def _trim(sentence: str, limit: int = 220) -> str:
+    sentence = sentence.strip()
+    if len(sentence) <= limit:
+        return sentence
+    cut = sentence[:limit].rsplit(" ", 1)[0]
+    return cut.rstrip(",;:") + "…"
+
+
+class OfflineSummarizer:
+    """Extractive, deterministic, no network: picks the most central sentences."""
+
+    name = "offline"
+
+    def __init__(self, max_bullets: int = 4, max_children: int = 2) -> None:
+        self.max_bullets = max_bullets
+        self.max_children = max_children
+        self.stats = LLMStats(provider="offline", model=None)
+
+    async def summarize(self, article: Article, link: Link, ctx: SummaryContext) -> Summary:
+        """Summarize without a model."""
+        return self.summarize_sync(article, link, ctx)
+
+    def summarize_sync(self, article: Article, link: Link, ctx: SummaryContext) -> Summary:
+        """The same, synchronously."""
+        groups = _blocks(article.text)
+        sentences = [
+            (gi, s) for gi, (_, paragraphs) in enumerate(groups) for p in paragraphs
+            for s in split_sentences(p)
+        ]
+        frequency = Counter(w for _, s in sentences for w in set(_words(s)))
+        title_words = set(_words(article.title or ""))
+
+        def score(index: int, sentence: str) -> float:
+            words = _words(sentence)
+            if not words:
+                return 0.0
+            central = sum(math.log1p(frequency[w]) for w in set(words)) / math.sqrt(len(words) + 3)
+            bonus = 0.5 * len(title_words & set(words))
+            position = 1.0 / (1 + index / 8)
+            short = 0.4 if len(words) < 4 else 1.0
+            return (central + bonus + position) * short
+
+        scored = {i: score(i, s) for i, (_, s) in enumerate(sentences)}
+        bullets: list[Bullet] = []
+        headed = [g for g in groups if g[0]]
+        if len(headed) >= 2:
+            # The article has its own structure: one bullet per subheading, its best sentences below.
+            offset = 0
+            for heading, paragraphs in groups:
+                count = sum(len(split_sentences(p)) for p in paragraphs)
+                ids = list(range(offset, offset + count))
+                offset += count
+                if not ids:
+                    continue
+                best = sorted(sorted(ids, key=lambda i: -scored[i])[: self.max_children])
+                children = [Bullet(text=_trim(sentences[i][1])) for i in best]
+                if heading:
+                    bullets.append(Bullet(text=_trim(heading, 120), children=children))
+                elif children:
+                    bullets.append(Bullet(text=children[0].text, children=children[1:]))
+                if len(bullets) >= self.max_bullets + 1:
+                    break
+        else:
+            ranked = sorted(scored, key=lambda i: -scored[i])
+            chosen = sorted(ranked[: self.max_bullets * (1 + self.max_children)])
+            top = sorted(sorted(chosen, key=lambda i: -scored[i])[: self.max_bullets])
+            for i in top:
+                later = [j for j in chosen if j > i and j not in top]
+                limit = [j for j in top if j > i]
+                children = [j for j in later if not limit or j < limit[0]][: self.max_children]
+                bullets.append(
+                    Bullet(
+                        text=_trim(sentences[i][1]),
+                        children=[Bullet(text=_trim(sentences[j][1])) for j in children],
+                    )
+                )
+        if not bullets and (link.note or article.description):
+            bullets = [Bullet(text=_trim(link.note or article.description or ""))]
+        section = link.section
+        if section is None and ctx.sections:
+            section = choose_section(article, ctx.sections)
+        warnings = []
+        if ctx.language == "ko" and not _looks_korean(article.text) and bullets:
+            warnings.append(
+                "summarized offline: bullets are quoted from the source, not translated to Korean"
+            )
+        return Summary(
+            title=link.title or article.title or article.final_url,
+            bullets=bullets,
+            section=section,
+            source="offline",
+            warnings=warnings,
+        )
+
+    async def conclude(self, items: list[Item], ctx: SummaryContext) -> Closing | None:
+        """The offline summarizer writes no conclusion."""
+        return None
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
+
+
+def _looks_korean(text: str) -> bool:
+    sample = text[:4000]
+    hangul = len(re.findall(r"[가-힣]", sample))
+    letters = len(re.findall(r"[A-Za-z가-힣]", sample)) or 1
+    return hangul / letters > 0.3
+
+
+def choose_section(article: Article, sections: list[SectionSettings]) -> str:
+    """The configured section whose name and description share the most words with the article."""
+    words = Counter(_words(f"{article.title} {article.text[:5000]}"))
+    best, best_score = sections[0].name, -1.0
+    for section in sections:
+        keys = set(_words(f"{section.name} {section.description}"))
+        points = sum(words[k] for k in keys)
+        if points > best_score:
+            best, best_score = section.name, points
+    return best
+
+
+def make_summarizer(settings: Settings, secrets: Secrets, *, offline: bool = False) -> Summarizer:
+    """The summarizer the settings ask for: auto picks the LLM when a key or base URL is set."""
+    provider = "offline" if offline else settings.llm.provider
+    base_url = settings.llm.base_url or secrets.openai_base_url
+    if provider == "auto":
+        provider = "openai" if (secrets.openai_api_key or base_url) else "offline"
+    if provider == "offline":
+        return OfflineSummarizer()
+    if not secrets.openai_api_key and not base_url:
+        raise ConfigError(
+            "llm.provider is \"openai\" but no key is set: set OPENAI_API_KEY in the environment "
+            "or .env, set llm.base_url for a local endpoint, or use --offline"
+        )
+    from digest.llm import OpenAISummarizer
+
+    return OpenAISummarizer(settings.llm, secrets, base_url=base_url or None)

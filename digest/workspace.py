@@ -1,0 +1,283 @@
+"""The workspace on disk: finding it, its issue folders, their files, atomic writes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import tempfile
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import tomli_w
+
+from digest.config import Secrets, Settings, load_settings
+from digest.errors import ConfigError, WorkspaceError
+
+CONFIG_NAME = "digest.toml"
+META_NAME = "meta.toml"
+STATE_NAME = "state.json"
+
+
+def atomic_write(path: Path, data: str | bytes, *, backup: bool = False) -> None:
+    """Write through a temporary file and rename; keep `<name>.bak` first when asked."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(raw)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if backup and path.exists():
+            if path.read_bytes() == raw:
+                os.unlink(tmp)
+                return
+            os.replace(path, path.with_name(path.name + ".bak"))
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def find_workspace_root(start: Path | None = None, explicit: Path | None = None) -> Path:
+    """The folder holding digest.toml: explicit, DIGEST_WORKSPACE, or upwards from start."""
+    chosen = explicit or (Path(os.environ["DIGEST_WORKSPACE"]) if os.environ.get("DIGEST_WORKSPACE") else None)
+    if chosen is not None:
+        chosen = chosen.expanduser().resolve()
+        if not (chosen / CONFIG_NAME).is_file():
+            raise WorkspaceError(
+                f"{chosen}: no {CONFIG_NAME} here; run `digest init {chosen}` to create a workspace"
+            )
+        return chosen
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / CONFIG_NAME).is_file():
+            return folder
+    raise WorkspaceError(
+        f"no {CONFIG_NAME} in {here} or any folder above it; run `digest init` to create a "
+        "workspace, or pass --workspace DIR"
+    )
+
+
+@dataclass
+class IssueMeta:
+    """What `digest new` (or the first compose) records about an issue."""
+
+    number: int
+    date: dt.datetime
+    period_start: dt.date
+    period_end: dt.date
+
+
+def period_for(day: dt.date, week_starts_on: str) -> tuple[dt.date, dt.date]:
+    """The 7-day week before `day`'s week: first day per week_starts_on."""
+    # Python weekday(): Monday 0 .. Sunday 6.
+    first = 6 if week_starts_on == "sunday" else 0
+    since_start = (day.weekday() - first) % 7
+    this_week_start = day - dt.timedelta(days=since_start)
+    start = this_week_start - dt.timedelta(days=7)
+    return start, start + dt.timedelta(days=6)
+
+
+@dataclass
+class IssueFolder:
+    """One issues/<id>/ folder and the paths of its files."""
+
+    path: Path
+    id: str
+
+    @property
+    def links(self) -> Path:
+        return self.path / "links.yaml"
+
+    @property
+    def draft(self) -> Path:
+        return self.path / "draft.md"
+
+    @property
+    def issue_md(self) -> Path:
+        return self.path / "issue.md"
+
+    @property
+    def email_html(self) -> Path:
+        return self.path / "email.html"
+
+    @property
+    def email_txt(self) -> Path:
+        return self.path / "email.txt"
+
+    @property
+    def report(self) -> Path:
+        return self.path / "report.json"
+
+    @property
+    def sent_log(self) -> Path:
+        return self.path / "sent.jsonl"
+
+    @property
+    def outbox(self) -> Path:
+        return self.path / "outbox"
+
+    @property
+    def meta_path(self) -> Path:
+        return self.path / META_NAME
+
+    @property
+    def state_path(self) -> Path:
+        return self.path / STATE_NAME
+
+    def number_from_name(self) -> int | None:
+        """The issue number the folder name gives, if it is a number."""
+        return int(self.id) if self.id.isdigit() else None
+
+    def read_meta(self) -> IssueMeta | None:
+        """meta.toml, or None when the folder has none yet."""
+        if not self.meta_path.is_file():
+            return None
+        try:
+            data = tomllib.loads(self.meta_path.read_text(encoding="utf-8"))
+            date = data["date"]
+            if isinstance(date, dt.date) and not isinstance(date, dt.datetime):
+                date = dt.datetime.combine(date, dt.time())
+            return IssueMeta(
+                number=int(data["number"]),
+                date=date,
+                period_start=data["period_start"],
+                period_end=data["period_end"],
+            )
+        except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise WorkspaceError(
+                f"{self.meta_path}: cannot read ({exc}); it needs number, date, period_start "
+                "and period_end"
+            ) from None
+
+    def write_meta(self, meta: IssueMeta) -> None:
+        """Record number, date and Period so every later render shows the same ones."""
+        text = (
+            "# Written by digest: the issue number, date and Period every render uses.\n"
+            + tomli_w.dumps(
+                {
+                    "number": meta.number,
+                    "date": meta.date,
+                    "period_start": meta.period_start,
+                    "period_end": meta.period_end,
+                }
+            )
+        )
+        atomic_write(self.meta_path, text)
+
+
+ISSUE_ID = re.compile(r"^\d{3,}$")
+
+
+@dataclass
+class Workspace:
+    """A folder with digest.toml; its settings are resolved once, here."""
+
+    root: Path
+    settings: Settings
+    secrets: Secrets = field(repr=False)
+
+    @classmethod
+    def load(cls, start: Path | None = None, explicit: Path | None = None) -> Workspace:
+        """Find and load the workspace."""
+        root = find_workspace_root(start, explicit)
+        settings, secrets = load_settings(root / CONFIG_NAME)
+        return cls(root=root, settings=settings, secrets=secrets)
+
+    @property
+    def issues_dir(self) -> Path:
+        return self.root / "issues"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.root / ".digest" / "cache"
+
+    @property
+    def templates_dir(self) -> Path:
+        return self.root / "templates"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        try:
+            return ZoneInfo(self.settings.newsletter.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(
+                f"{self.root / CONFIG_NAME}: newsletter.timezone: unknown time zone "
+                f"{self.settings.newsletter.timezone!r}; use a name like \"Asia/Seoul\""
+            ) from None
+
+    def now(self) -> dt.datetime:
+        """The current time in the newsletter's time zone."""
+        return dt.datetime.now(self.tz).replace(microsecond=0)
+
+    def issue_folders(self) -> list[IssueFolder]:
+        """Numbered issue folders, lowest number first."""
+        if not self.issues_dir.is_dir():
+            return []
+        found = [
+            IssueFolder(p, p.name)
+            for p in self.issues_dir.iterdir()
+            if p.is_dir() and ISSUE_ID.match(p.name)
+        ]
+        return sorted(found, key=lambda f: int(f.id))
+
+    def issue(self, ref: str | None = None) -> IssueFolder:
+        """Resolve an issue: folder name, a path to it, or None for the latest."""
+        if ref is None:
+            folders = self.issue_folders()
+            if not folders:
+                raise WorkspaceError(
+                    f"no issues in {self.issues_dir}; run `digest new` to create one"
+                )
+            return folders[-1]
+        candidate = Path(ref)
+        if candidate.is_dir() and (candidate.is_absolute() or os.sep in ref or ref in (".", "..")):
+            path = candidate.resolve()
+            return IssueFolder(path, path.name)
+        path = self.issues_dir / ref
+        if not path.is_dir() and ref.isdigit():
+            path = self.issues_dir / f"{int(ref):03d}"
+        if not path.is_dir():
+            raise WorkspaceError(
+                f"no issue {ref!r} in {self.issues_dir}; `digest new` creates one, "
+                "`ls issues/` lists them"
+            )
+        return IssueFolder(path, path.name)
+
+    def ensure_meta(self, folder: IssueFolder) -> IssueMeta:
+        """The issue's meta; a hand-made folder gets one on first use (today's date)."""
+        meta = folder.read_meta()
+        if meta is not None:
+            return meta
+        now = self.now()
+        start, end = period_for(now.date(), self.settings.newsletter.week_starts_on)
+        number = folder.number_from_name()
+        if number is None:
+            number = (max((int(f.id) for f in self.issue_folders()), default=0)) + 1
+        meta = IssueMeta(number=number, date=now, period_start=start, period_end=end)
+        folder.write_meta(meta)
+        return meta
+
+
+def new_issue(workspace: Workspace, date: dt.date | None = None) -> tuple[IssueFolder, IssueMeta]:
+    """Create the next issue folder (last number + 1) with its number, date and Period."""
+    folders = workspace.issue_folders()
+    number = (int(folders[-1].id) + 1) if folders else 1
+    now = workspace.now()
+    when = now if date is None else dt.datetime.combine(date, now.timetz())
+    start, end = period_for(when.date(), workspace.settings.newsletter.week_starts_on)
+    folder = IssueFolder(workspace.issues_dir / f"{number:03d}", f"{number:03d}")
+    folder.path.mkdir(parents=True, exist_ok=False)
+    meta = IssueMeta(number=number, date=when, period_start=start, period_end=end)
+    folder.write_meta(meta)
+    atomic_write(
+        folder.links,
+        "# Links for this issue: a URL per line, or a mapping {url, note, section, title}.\n"
+        "# `digest add URL` appends here; hand edits and comments are kept.\n",
+    )
+    return folder, meta
