@@ -1,0 +1,121 @@
+"""A real local HTTP server for tests: register routes, get a base URL, read the request log."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Reply:
+    """What a route answers: status, headers, and a body (bytes, or an iterable of chunks)."""
+
+    status: int = 200
+    body: bytes | Iterable[bytes] = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    content_type: str | None = "text/html; charset=utf-8"
+    delay: float = 0.0  # seconds before answering
+    chunk_delay: float = 0.0  # seconds between body chunks
+
+
+Handler = Callable[["Request"], Reply]
+
+
+@dataclass
+class Request:
+    """A request as the server saw it."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class WebServer:
+    """Threaded HTTP server on 127.0.0.1 with per-path handlers."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Handler | Reply] = {}
+        self.requests: list[Request] = []
+        self._lock = threading.Lock()
+        server = self
+
+        class _Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                request = Request(self.command, self.path, dict(self.headers.items()), body)
+                with server._lock:
+                    server.requests.append(request)
+                route = server.routes.get(self.path) or server.routes.get(self.path.split("?")[0])
+                if route is None:
+                    reply = Reply(status=404, body=b"not found", content_type="text/plain")
+                else:
+                    reply = route(request) if callable(route) else route
+                if reply.delay:
+                    time.sleep(reply.delay)
+                try:
+                    self.send_response(reply.status)
+                    if reply.content_type:
+                        self.send_header("Content-Type", reply.content_type)
+                    for key, value in reply.headers.items():
+                        self.send_header(key, value)
+                    if isinstance(reply.body, bytes):
+                        self.send_header("Content-Length", str(len(reply.body)))
+                        self.end_headers()
+                        if self.command != "HEAD":
+                            self.wfile.write(reply.body)
+                    else:
+                        self.send_header("Transfer-Encoding", "chunked")
+                        self.end_headers()
+                        for chunk in reply.body:
+                            if reply.chunk_delay:
+                                time.sleep(reply.chunk_delay)
+                            self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+                            self.wfile.flush()
+                        self.wfile.write(b"0\r\n\r\n")
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            do_GET = do_POST = do_HEAD = do_PUT = _serve
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def route(self, path: str, reply: Handler | Reply) -> str:
+        """Register a handler for a path; returns the full URL."""
+        self.routes[path] = reply
+        return self.url + path
+
+    def page(self, path: str, html: str | bytes, **kwargs: Any) -> str:
+        """Register a static page; returns its URL."""
+        body = html.encode("utf-8") if isinstance(html, str) else html
+        return self.route(path, Reply(body=body, **kwargs))
+
+    def hits(self, path: str) -> int:
+        """How many requests reached a path."""
+        with self._lock:
+            return sum(1 for r in self.requests if r.path.split("?")[0] == path)
+
+    def start(self) -> WebServer:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
