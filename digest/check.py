@@ -1,0 +1,142 @@
+"""`digest check`: lint a draft before it is sent."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from digest.draft import read_draft
+from digest.errors import DigestError
+from digest.models import Bullet, Issue
+from digest.render import GMAIL_CLIP_BYTES, Renderer
+from digest.workspace import IssueFolder, Workspace
+
+SUBJECT_MAX = 78
+PLACEHOLDER = re.compile(
+    r"\b(TODO|TBD|FIXME|XXX)\b|lorem ipsum|\{\{.*?\}\}|\[(?:link|url|title)\]|<placeholder>",
+    re.IGNORECASE,
+)
+
+
+@dataclass
+class Finding:
+    """One problem found in an issue."""
+
+    level: Literal["error", "warning"]
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.level}: {self.where}: {self.message}"
+
+
+def _walk(bullets: list[Bullet]) -> list[str]:
+    out: list[str] = []
+    for bullet in bullets:
+        out.append(bullet.text)
+        out.extend(_walk(bullet.children))
+    return out
+
+
+def _heading_lines(text: str) -> dict[str, int]:
+    lines: dict[str, int] = {}
+    for number, line in enumerate(text.split("\n"), start=1):
+        match = re.match(r"^#{2,3}\s+(.*)$", line)
+        if match:
+            lines.setdefault(match.group(1).strip(), number)
+    return lines
+
+
+def lint_issue(issue: Issue, draft_text: str, name: str = "draft.md") -> list[Finding]:
+    """Problems visible in the draft itself."""
+    findings: list[Finding] = []
+    lines = _heading_lines(draft_text)
+    items = issue.items()
+    if not items:
+        findings.append(Finding("error", name, "the issue has no items; compose or add some"))
+    for item in items:
+        where = f"{name}:{lines.get(item.title, '?')}"
+        if not item.bullets:
+            findings.append(Finding("error", where, f"item {item.title!r} has no bullets; add some or delete the item"))
+        if not item.url:
+            findings.append(Finding("error", where, f"item {item.title!r} has no source URL"))
+        texts = [item.title, item.translated_title or "", item.note or "", *_walk(item.bullets)]
+        for text in texts:
+            if any(not t.strip() for t in _walk(item.bullets)):
+                findings.append(Finding("error", where, f"item {item.title!r} has an empty bullet"))
+                break
+            match = PLACEHOLDER.search(text)
+            if match:
+                findings.append(
+                    Finding("error", where, f"leftover placeholder {match.group(0)!r} in item {item.title!r}")
+                )
+                break
+    for text in (issue.intro or "", issue.title):
+        match = PLACEHOLDER.search(text)
+        if match:
+            findings.append(Finding("error", name, f"leftover placeholder {match.group(0)!r}"))
+    return findings
+
+
+def check_issue(ws: Workspace, folder: IssueFolder, *, check_links: bool = False) -> list[Finding]:
+    """Every check on an issue: the draft, last compose's warnings, the email, optionally links."""
+    if not folder.draft.is_file():
+        raise DigestError(f"{folder.draft}: no draft yet; run `digest compose {folder.id}` first")
+    issue = read_draft(folder.draft, sections=ws.settings.section_names() or None)
+    findings = lint_issue(issue, folder.draft.read_text(encoding="utf-8"), str(folder.draft))
+
+    draft_urls = {item.url for item in issue.items()}
+    if folder.report.is_file():
+        try:
+            report = json.loads(folder.report.read_text(encoding="utf-8"))
+        except ValueError:
+            report = {}
+        for link in report.get("links", []):
+            if link.get("final_url") in draft_urls or link.get("status") == "ok":
+                for warning in link.get("warnings", []):
+                    findings.append(Finding("warning", link.get("url", "?"), warning))
+
+    renderer = Renderer(ws.settings, ws.templates_dir)
+    subject = renderer.subject(issue)
+    if len(subject) > SUBJECT_MAX:
+        findings.append(
+            Finding("warning", "email.subject", f"subject is {len(subject)} characters; inboxes cut it near {SUBJECT_MAX}")
+        )
+    html = renderer.render(issue).email_html
+    size = len(html.encode("utf-8"))
+    if size > GMAIL_CLIP_BYTES:
+        findings.append(
+            Finding("warning", str(folder.email_html), f"email is {size / 1024:.0f} KB; Gmail clips messages over 102 KB: shorten or split the issue")
+        )
+    if folder.email_html.is_file() and folder.email_html.stat().st_mtime < folder.draft.stat().st_mtime:
+        findings.append(
+            Finding("warning", str(folder.email_html), f"older than draft.md; run `digest render {folder.id}`")
+        )
+    if check_links:
+        findings += asyncio.run(_check_links(ws, folder, [item.url for item in issue.items()]))
+    return findings
+
+
+async def _check_links(ws: Workspace, folder: IssueFolder, urls: list[str]) -> list[Finding]:
+    from digest.errors import FetchError
+    from digest.fetch import Fetcher
+
+    fetcher = Fetcher(ws.settings.fetch)
+
+    async def one(url: str) -> Finding | None:
+        if not url.startswith(("http://", "https://")):
+            return None
+        try:
+            await fetcher.fetch(url, folder.path)
+        except FetchError as exc:
+            return Finding("error", url, f"broken link: {exc}")
+        return None
+
+    try:
+        results = await asyncio.gather(*(one(url) for url in urls))
+    finally:
+        await fetcher.aclose()
+    return [r for r in results if r is not None]
