@@ -101,8 +101,9 @@ def add(
     """Append links to the issue's links.yaml (normalized, deduplicated)."""
     from digest.intake import add_links
 
-    if urls == ["-"]:
-        urls = [line.strip() for line in sys.stdin if line.strip() and not line.startswith("#")]
+    if "-" in urls:
+        piped = [w for line in sys.stdin if not line.lstrip().startswith("#") for w in line.split()]
+        urls = [u for arg in urls for u in (piped if arg == "-" else [arg])]
     try:
         ws = _load(workspace)
         result = add_links(ws, ws.issue(issue), urls, section=section, note=note)
@@ -162,7 +163,10 @@ def compose(
         if composer.summarizer is None:
             from digest.summarize import make_summarizer
 
-            composer.summarizer = make_summarizer(ws.settings, ws.secrets, offline=offline)
+            composer.summarizer = make_summarizer(
+                ws.settings, ws.secrets, offline=offline,
+                cache_dir=ws.cache_dir / "llm", templates_dir=ws.templates_dir,
+            )
             if composer.summarizer.name == "offline":
                 err.print(
                     "summarizing offline (built-in extractive summarizer): no OPENAI_API_KEY or "

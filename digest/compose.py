@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from digest.cache import JsonCache
-from digest.draft import default_closing_title, escape_title, read_draft, render_draft
+from digest.draft import (
+    clean_bullets,
+    clean_inline,
+    default_closing_title,
+    escape_title,
+    read_draft,
+    render_draft,
+)
 from digest.errors import DigestError, LinksError
 from digest.extract import extract
 from digest.faithful import unsupported_claims
@@ -198,13 +205,15 @@ class Composer:
         return report, item, summary.section
 
     def _item(self, link: Link, article: Article, summary: Summary) -> Item:
+        site = clean_inline(article.site_name or "") or None
+        note = "\n".join(clean_inline(line) for line in (link.note or "").splitlines()).strip()
         return Item(
-            title=escape_title(summary.title),
+            title=escape_title(summary.title) or escape_title(article.final_url),
             url=item_url(article, self.folder.path),
             translated_title=escape_title(summary.translated_title) if summary.translated_title else None,
-            site_name=article.site_name,
-            bullets=summary.bullets,
-            note=link.note,
+            site_name=site,
+            bullets=clean_bullets(summary.bullets),
+            note=note or None,
         )
 
     # ------------------------------------------------------------ the whole issue
@@ -304,7 +313,10 @@ class Composer:
         own_fetcher = self.fetcher is None
         own_summarizer = self.summarizer is None
         if own_summarizer:
-            self.summarizer = make_summarizer(self.settings, self.ws.secrets, offline=self.options.offline)
+            self.summarizer = make_summarizer(
+                self.settings, self.ws.secrets, offline=self.options.offline,
+                cache_dir=self.ws.cache_dir / "llm", templates_dir=self.ws.templates_dir,
+            )
         if own_fetcher:
             self.fetcher = Fetcher(self.settings.fetch)
         assert self.summarizer is not None and self.fetcher is not None

@@ -68,6 +68,7 @@ class FetchSettings(_Table):
     allow_private_hosts: bool = False
     max_retries: int = Field(default=3, ge=0, le=10)
     max_redirects: int = Field(default=10, ge=0, le=50)
+    backoff_base: float = Field(default=0.5, ge=0, le=60)
     user_agent: str = ""
 
 

@@ -37,7 +37,10 @@ from digest.models import Bullet, Closing, Issue, Item, Section
 
 FRONT = "+++"
 CLOSING_TITLES = {"ko": "이번 호의 결론", "en": "Takeaways"}
-_URL_LINE = re.compile(r"^<((?:https?|file|mailto):[^>\s]+)>$|^((?:https?|file):[^\s<>]+)$")
+_URL_LINE = re.compile(
+    r"^(?:<(?P<a>(?:https?|file):[^>\s]+)>|(?P<b>(?:https?|file):[^\s<>]+))"
+    r"(?:\s+·\s+(?P<site>\S.*))?$"
+)
 _TITLE_LINK = re.compile(r"^\[(?P<title>.+)\]\((?P<url>(?:https?|file):[^\s)]+)\)$")
 _TRANSLATED = re.compile(r"^(?:_(?P<a>[^_].*?)_|\*(?P<b>[^*].*?)\*)$")
 
@@ -50,10 +53,39 @@ def default_closing_title(language: str) -> str:
 def clean_inline(text: str) -> str:
     """Make one line of Markdown safe to hold in a heading, bullet or list item."""
     text = re.sub(r"\s+", " ", text or "").strip()
-    # A line that would start a new block (heading, list, quote, rule, fence) is escaped.
-    if re.match(r"^(#{1,6}(\s|$)|[-+*](\s|$)|>|\d{1,9}[.)](\s|$)|```|~~~|={3,}$|-{3,}$)", text):
-        text = "\\" + text
+    # A trailing run of '#' after a space would be read as a heading's closing sequence.
+    text = re.sub(r"(\s)(#+)$", lambda m: m.group(1) + "\\" + m.group(2), text)
+    if text and not _is_one_paragraph(text):
+        text = "\\" + text  # it would start a block (heading, list, quote, HTML, fence, rule)
     return text
+
+
+def _is_one_paragraph(text: str) -> bool:
+    from markdown_it import MarkdownIt
+
+    global _BLOCKS
+    if _BLOCKS is None:
+        _BLOCKS = MarkdownIt("commonmark")
+    tokens = _BLOCKS.parse(text)
+    return [t.type for t in tokens] == ["paragraph_open", "inline", "paragraph_close"] and (
+        tokens[1].content == text
+    )
+
+
+_BLOCKS: Any = None
+
+
+def clean_bullets(bullets: list[Bullet]) -> list[Bullet]:
+    """Bullets made safe for the draft: one line each, no empty ones."""
+    out = []
+    for bullet in bullets:
+        text = clean_inline(bullet.text)
+        children = clean_bullets(bullet.children)
+        if text:
+            out.append(Bullet(text=text, children=children))
+        else:
+            out.extend(children)
+    return out
 
 
 def escape_title(text: str) -> str:
@@ -107,7 +139,8 @@ def _front_matter(issue: Issue, closing_title: str | None) -> str:
 
 def render_item(item: Item, level: int) -> str:
     """One item as draft Markdown."""
-    parts = [f"{'#' * level} {item.title}", f"<{item.url}>"]
+    source = f"<{item.url}>" + (f" · {item.site_name}" if item.site_name else "")
+    parts = [f"{'#' * level} {item.title}", source]
     if item.translated_title:
         parts.append(f"_{item.translated_title}_")
     if item.bullets:
@@ -346,7 +379,8 @@ def parse_draft(
                 url = _URL_LINE.match(content)
                 translated = _TRANSLATED.match(content)
                 if url and not item.url:
-                    item.url = url.group(1) or url.group(2)
+                    item.url = url.group("a") or url.group("b")
+                    item.site_name = url.group("site")
                 elif translated and not item.translated_title and not item.bullets:
                     item.translated_title = translated.group("a") or translated.group("b")
                 else:

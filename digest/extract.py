@@ -1,7 +1,17 @@
-"""From a fetched body to an Article: HTML via trafilatura (from bytes), PDF, plain text."""
+"""From a fetched body to an Article: HTML via trafilatura, PDF via pypdf, plain text as is.
+
+The type comes from the first bytes when they are telling (PDF, PNG, HTML, ...), else from
+the Content-Type. Text is decoded here, not by trafilatura, in the WHATWG order: a byte
+order mark, the HTTP header's charset, the page's `<meta>` charset, then sniffing (valid
+UTF-8, else charset-normalizer). EUC-KR is decoded as its superset CP949, Latin-1 as
+windows-1252, GB2312 as GB18030. Navigation, cookie banners, comments and footers are left
+out: trafilatura drops most of them, and consent banners and `<noscript>` are pruned first.
+"""
 
 from __future__ import annotations
 
+import codecs
+import io
 import re
 
 from digest.errors import ExtractError
@@ -10,59 +20,205 @@ from digest.models import Article, Link
 
 HTML_TYPES = {"text/html", "application/xhtml+xml"}
 TEXT_TYPES = {"text/plain", "text/markdown", "text/x-markdown"}
+PDF_TYPES = {"application/pdf", "application/x-pdf"}
+NO_TEXT_HTML = "no article text found (the page may need JavaScript)"
+
+# Elements that are never the article: consent banners and what a browser without
+# JavaScript shows ("please enable JavaScript").
+_ID_CLASS = (
+    "translate(concat(@id, ' ', @class),"
+    " 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"
+)
+PRUNE_XPATH = [
+    "//noscript",
+    "//*[self::div or self::section or self::aside or self::dialog or self::form or self::p]"
+    "[not(.//article) and not(.//h1)]"
+    f"[contains({_ID_CLASS}, 'cookie') or contains({_ID_CLASS}, 'consent')"
+    f" or contains({_ID_CLASS}, 'gdpr')]",
+]
+
+CHARSET_ALIASES = {
+    "euc-kr": "cp949",
+    "euckr": "cp949",
+    "ks_c_5601-1987": "cp949",
+    "ks_c_5601": "cp949",
+    "ksc5601": "cp949",
+    "ksc_5601": "cp949",
+    "korean": "cp949",
+    "windows-949": "cp949",
+    "x-windows-949": "cp949",
+    "uhc": "cp949",
+    "iso-8859-1": "cp1252",
+    "latin1": "cp1252",
+    "latin-1": "cp1252",
+    "us-ascii": "cp1252",
+    "ascii": "cp1252",
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "x-gbk": "gb18030",
+    "shift_jis": "cp932",
+    "shift-jis": "cp932",
+    "sjis": "cp932",
+    "x-sjis": "cp932",
+    "windows-31j": "cp932",
+    "big5": "big5hkscs",
+}
+
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+_META_CHARSET = re.compile(rb"<meta[^>]+?charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:-]+)", re.I)
+_HTML_LANG = re.compile(r"<html[^>]*?\slang\s*=\s*[\"']?([A-Za-z]{2,3}(?:[-_][A-Za-z0-9]+)*)", re.I)
+_CONTENT_LANG = re.compile(
+    r"<meta[^>]+http-equiv\s*=\s*[\"']?content-language[\"']?[^>]+content\s*=\s*[\"']?"
+    r"([A-Za-z]{2,3}(?:-[A-Za-z0-9]+)*)",
+    re.I,
+)
+
+
+# ---------------------------------------------------------------- type and charset
 
 
 def sniff_type(fetched: Fetched) -> str:
     """The content type, corrected by looking at the first bytes."""
-    head = fetched.body[:1024].lstrip().lower()
-    if head.startswith(b"%pdf-"):
-        return "application/pdf"
-    if head.startswith(b"\x89png"):
-        return "image/png"
-    if head.startswith((b"<!doctype html", b"<html")) or b"<body" in head or b"<head" in head:
+    raw = fetched.body[:1024]
+    for bom, _ in _BOMS:
+        if raw.startswith(bom):
+            raw = raw[len(bom) :]
+            break
+    head = raw.lstrip().lower()
+    magic = (
+        (b"%pdf-", "application/pdf"),
+        (b"\x89png\r\n\x1a\n", "image/png"),
+        (b"\xff\xd8\xff", "image/jpeg"),
+        (b"gif87a", "image/gif"),
+        (b"gif89a", "image/gif"),
+        (b"pk\x03\x04", "application/zip"),
+        (b"\x1f\x8b", "application/gzip"),
+    )
+    for prefix, mime in magic:
+        if head.startswith(prefix):
+            return mime
+    if head.startswith(b"riff") and head[8:12] == b"webp":
+        return "image/webp"
+    declared = (fetched.content_type or "").lower()
+    html_start = head.startswith((b"<!doctype html", b"<html", b"<?xml")) and b"<html" in head
+    if html_start or (declared in ("", "text/plain", "application/octet-stream") and (
+        b"<body" in head or b"<head" in head
+    )):
         return "text/html"
-    mime = fetched.content_type or ""
-    if mime in ("", "application/octet-stream") and fetched.body[:1] not in (b"\x00",):
-        try:
-            fetched.body[:4096].decode("utf-8")
+    if declared in ("", "application/octet-stream"):
+        if b"\x00" not in fetched.body[:4096] and _decodes(fetched.body[:4096], "utf-8"):
             return "text/plain"
-        except UnicodeDecodeError:
-            return mime or "application/octet-stream"
-    return mime
+        return declared or "application/octet-stream"
+    return declared
 
 
-def decode_text(body: bytes, charset: str | None) -> str:
-    """Decode a text body: declared charset, BOM, UTF-8, then CP949 (a superset of EUC-KR)."""
-    if body.startswith(b"\xef\xbb\xbf"):
-        return body[3:].decode("utf-8", errors="replace")
-    candidates = [c for c in (charset, "utf-8", "cp949") if c]
-    for name in candidates:
-        if name.lower().replace("_", "-") in ("euc-kr", "ks-c-5601-1987"):
-            name = "cp949"
-        try:
-            return body.decode(name)
-        except (UnicodeDecodeError, LookupError):
-            continue
-    return body.decode("utf-8", errors="replace")
+def codec_for(label: str | None) -> str | None:
+    """The Python codec for a charset label, with the web's aliases; None when unknown."""
+    if not label:
+        return None
+    name = label.strip().strip("\"'").lower()
+    name = CHARSET_ALIASES.get(name, name)
+    try:
+        codec = codecs.lookup(name).name
+    except LookupError:
+        return None
+    return CHARSET_ALIASES.get(codec.replace("_", "-"), codec)
+
+
+def _decodes(body: bytes, codec: str) -> bool:
+    try:
+        _strict(body, codec)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _strict(body: bytes, codec: str) -> str:
+    """Decode strictly, but forgive a multi-byte character cut at the very end."""
+    try:
+        return body.decode(codec)
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(body) - 3 and exc.end == len(body):
+            return body[: exc.start].decode(codec)
+        raise
+
+
+def _mostly(body: bytes, codec: str) -> str | None:
+    """Decode with replacements when they are rare (a page with a few broken bytes)."""
+    text = body.decode(codec, errors="replace")
+    return text if text.count("\ufffd") <= max(2, len(text) // 1000) else None
+
+
+def meta_charset(body: bytes) -> str | None:
+    """The charset a page declares in a `<meta>` tag of its first 8 KB."""
+    match = _META_CHARSET.search(body[:8192])
+    return match.group(1).decode("ascii") if match else None
+
+
+def detect_charset(body: bytes, header: str | None, *, html: bool) -> str:
+    """The codec to decode a text body with: BOM, header, `<meta>`, then sniffing."""
+    for bom, codec in _BOMS:
+        if body.startswith(bom):
+            return codec
+    declared = [codec_for(header)]
+    if html:
+        declared.append(codec_for(meta_charset(body)))
+    for codec in declared:
+        if codec and _decodes(body, codec):
+            return codec
+    if _decodes(body, "utf-8"):
+        return "utf-8"
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(body[:65536]).best()
+    sniffed = codec_for(best.encoding) if best is not None else None
+    if sniffed and _decodes(body, sniffed):
+        return sniffed
+    for codec in declared:
+        if codec and _mostly(body, codec) is not None:
+            return codec
+    return sniffed or "utf-8"
+
+
+def decode_text(body: bytes, charset: str | None, *, html: bool = False) -> str:
+    """Decode a text body with the detected charset (no BOM in the result)."""
+    codec = detect_charset(body, charset, html=html)
+    for bom, name in _BOMS:
+        if name == codec and body.startswith(bom):
+            body = body[len(bom) :]
+    try:
+        return _strict(body, codec)
+    except UnicodeDecodeError:
+        return body.decode(codec, errors="replace")
+
+
+# ---------------------------------------------------------------- routing
 
 
 def extract(fetched: Fetched, link: Link) -> Article:
     """Route by type and extract the article; raise ExtractError when there is none."""
     mime = sniff_type(fetched)
     if mime in HTML_TYPES:
-        article = _from_html(fetched)
+        article, empty = _from_html(fetched), NO_TEXT_HTML
     elif mime in TEXT_TYPES:
-        article = _from_text(fetched, decode_text(fetched.body, fetched.charset))
-    elif mime == "application/pdf":
+        text = decode_text(fetched.body, fetched.charset)
+        article, empty = _from_text(fetched, text, mime), "the file holds no text"
+    elif mime in PDF_TYPES:
         article = _from_pdf(fetched)
+        empty = "no text found in the PDF (it may hold only scanned images)"
     else:
         raise ExtractError(f"not an article: {mime or 'unknown type'}")
+    article.truncated = fetched.truncated
     if not article.text.strip():
         if link.title or link.note:
-            article.title = article.title or link.title or ""
+            article.title = link.title or article.title
             article.text = ""
             return article
-        raise ExtractError("no article text found (the page may need JavaScript)")
+        raise ExtractError(empty)
     if link.title and not article.title:
         article.title = link.title
     return article
@@ -71,35 +227,55 @@ def extract(fetched: Fetched, link: Link) -> Article:
 def _from_html(fetched: Fetched) -> Article:
     import trafilatura
 
+    html = decode_text(fetched.body, fetched.charset, html=True)
     doc = trafilatura.bare_extraction(
-        fetched.body,
+        html,
         url=fetched.final_url if not fetched.is_local else None,
         with_metadata=True,
         include_formatting=True,
         include_comments=False,
         include_tables=True,
+        prune_xpath=PRUNE_XPATH,
+    )
+    base = Article(
+        url=fetched.url, final_url=fetched.final_url, content_type="text/html",
+        language=page_language(html),
     )
     if doc is None:
-        return Article(url=fetched.url, final_url=fetched.final_url, content_type="text/html")
+        base.title = _title_tag(html) or ""
+        return base
     data = doc.as_dict()
     text = _drop_title_heading((data.get("text") or "").strip(), data.get("title"))
-    return Article(
-        url=fetched.url,
-        final_url=fetched.final_url,
-        title=_clean(data.get("title")) or "",
-        author=_clean(data.get("author")),
-        date=_clean(data.get("date")),
-        site_name=_clean(data.get("sitename")),
-        description=_clean(data.get("description")),
-        image=_clean(data.get("image")),
-        language=_clean(data.get("language")),
-        text=text,
-        content_type="text/html",
-        canonical_url=_clean(data.get("url")),
+    if len(text) < 40 and re.search(r"<script", html, re.I):
+        text = ""  # "Loading…": a shell that JavaScript fills in
+    return base.model_copy(
+        update={
+            "title": _clean(data.get("title")) or "",
+            "author": _clean(data.get("author")),
+            "date": _clean(data.get("date")),
+            "site_name": _clean(data.get("sitename")),
+            "description": _clean(data.get("description")),
+            "image": _clean(data.get("image")),
+            "language": _clean(data.get("language")) or base.language,
+            "text": text,
+            "canonical_url": _clean(data.get("url")),
+        }
     )
 
 
-def _from_text(fetched: Fetched, text: str) -> Article:
+def page_language(html: str) -> str | None:
+    """The language a page declares (`<html lang>` or Content-Language meta)."""
+    head = html[:16384]
+    match = _HTML_LANG.search(head) or _CONTENT_LANG.search(head)
+    return match.group(1).replace("_", "-") if match else None
+
+
+def _title_tag(html: str) -> str | None:
+    match = re.search(r"<title[^>]*>(.*?)</title>", html[:65536], re.I | re.S)
+    return _clean(match.group(1)) if match else None
+
+
+def _from_text(fetched: Fetched, text: str, mime: str) -> Article:
     title = ""
     for line in text.splitlines():
         stripped = line.strip()
@@ -114,26 +290,30 @@ def _from_text(fetched: Fetched, text: str) -> Article:
         final_url=fetched.final_url,
         title=title,
         text=body,
-        content_type=fetched.content_type or "text/plain",
+        content_type=mime,
     )
 
 
 def _from_pdf(fetched: Fetched) -> Article:
-    import io
-
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
+    cut = " (the file was cut at fetch.max_bytes; raise it)" if fetched.truncated else ""
     try:
         reader = PdfReader(io.BytesIO(fetched.body))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise ExtractError("the PDF is password-protected")
         pages = [page.extract_text() or "" for page in reader.pages]
         meta_title = reader.metadata.title if reader.metadata else None
-    except (PdfReadError, ValueError, KeyError, OSError) as exc:
-        raise ExtractError(f"unreadable PDF ({exc})") from None
+    except ExtractError:
+        raise
+    except Exception as exc:  # pypdf raises many kinds on damaged files
+        kind = "unreadable PDF" if isinstance(exc, PdfReadError) else "damaged PDF"
+        raise ExtractError(f"{kind}{cut}: {exc}") from None
     text = "\n\n".join(p.strip() for p in pages if p.strip())
-    title = (meta_title or "").strip() or next(
-        (line.strip() for line in text.splitlines() if line.strip()), ""
-    )[:200]
+    title = str(meta_title or "").strip()
+    if not title or re.search(r"\.(docx?|pdf|pptx?|tex)$|^microsoft|^untitled", title, re.I):
+        title = next((line.strip() for line in text.splitlines() if line.strip()), "")[:200]
     return Article(
         url=fetched.url,
         final_url=fetched.final_url,

@@ -1,69 +1,161 @@
-"""Faithfulness check: figures and quotes in bullets that the source does not contain."""
+"""Faithfulness check: figures, dates and quotes in bullets that the source does not contain.
+
+A figure in a bullet is supported when the same value appears in the source, whatever its
+spelling: "1,230억" = "123 billion" = "123B", "16,000" = "16000" = "1만 6천", "50%" = "50
+percent". Dates match by month and day (and year when both give one): "7월 23일" = "July
+23". A quoted phrase is checked only when it is in the source's script (a Korean quote of
+an English article is a translation, not a quotation).
+"""
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from decimal import Decimal, InvalidOperation
 
 from digest.models import Bullet
 
-# Numbers with optional decimals/thousands separators, percent, currency and unit suffixes.
-_FIGURE = re.compile(r"(?<![\w.])[$€£₩¥]?\d[\d,]*(?:\.\d+)?(?:\s?%|[kKmMbB]\b)?")
-_QUOTE = re.compile(r"[\"“”']([^\"“”']{8,120})[\"“”']")
-_KO_NUMBER_UNITS = {"만": 10_000, "억": 100_000_000, "조": 1_000_000_000_000, "천": 1_000}
+_NUMBER = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
+_SCALES: dict[str, Decimal] = {
+    "천": Decimal(10) ** 3, "만": Decimal(10) ** 4, "억": Decimal(10) ** 8, "조": Decimal(10) ** 12,
+    "thousand": Decimal(10) ** 3, "million": Decimal(10) ** 6, "billion": Decimal(10) ** 9,
+    "trillion": Decimal(10) ** 12, "k": Decimal(10) ** 3, "m": Decimal(10) ** 6,
+    "mn": Decimal(10) ** 6, "b": Decimal(10) ** 9, "bn": Decimal(10) ** 9, "t": Decimal(10) ** 12,
+}
+# A number, then an optional scale word; Latin scale letters only right after the digits.
+_FIGURE = re.compile(
+    rf"(?<![\w.])(?P<num>{_NUMBER})"
+    r"(?:\s?(?P<word>thousand|million|billion|trillion)\b|(?P<letter>[kKmMbBtT]|bn|mn)\b"
+    r"|\s?(?P<ko>[천만억조])(?!큼))?",
+    re.I,
+)
+# Korean compound numbers: "1조 2000억", "1만 6천".
+_KO_COMPOUND = re.compile(r"(?:\d[\d,]*(?:\.\d+)?\s?[조억만천]\s?)+(?:\d[\d,]*(?:\.\d+)?)?")
+_WORD_NUMBERS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14,
+    "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20,
+    "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
+    "ninety": 90, "hundred": 100, "dozen": 12, "half": 50,
+}
+_WORD_SCALED = re.compile(
+    r"\b(" + "|".join(_WORD_NUMBERS) + r")\s+(thousand|million|billion|trillion)\b", re.I
+)
+_MONTHS = {
+    name: index
+    for index, names in enumerate(
+        [("january", "jan"), ("february", "feb"), ("march", "mar"), ("april", "apr"),
+         ("may",), ("june", "jun"), ("july", "jul"), ("august", "aug"),
+         ("september", "sep", "sept"), ("october", "oct"), ("november", "nov"),
+         ("december", "dec")],
+        start=1,
+    )
+    for name in names
+}
+_MONTH = "|".join(sorted(_MONTHS, key=len, reverse=True))
+_DATE_PATTERNS = [
+    # 2024-07-23, 2024.07.23, 2024/07/23
+    re.compile(r"(?P<y>(?:19|20)\d\d)[-./](?P<m>\d{1,2})[-./](?P<d>\d{1,2})\b"),
+    # 2024년 7월 23일, 7월 23일
+    re.compile(r"(?:(?P<y>(?:19|20)\d\d)\s?년\s?)?(?P<m>\d{1,2})\s?월\s?(?P<d>\d{1,2})\s?일"),
+    # July 23, 2024 / Jul. 23
+    re.compile(
+        rf"\b(?P<mn>{_MONTH})\.?\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)?\b"
+        r"(?:,?\s+(?P<y>(?:19|20)\d\d))?",
+        re.I,
+    ),
+    # 23 July 2024
+    re.compile(
+        rf"\b(?P<d>\d{{1,2}})(?:st|nd|rd|th)?\s+(?P<mn>{_MONTH})\b\.?"
+        r"(?:,?\s+(?P<y>(?:19|20)\d\d))?",
+        re.I,
+    ),
+]
+_QUOTE = re.compile(
+    r"(?<![\w])[\"“«「『]([^\"“”«»「」『』\n]{8,160})[\"”»」』]"
+    r"|(?<![\w'’])[‘']([^'‘’\n]{8,160})['’](?![A-Za-z0-9])"
+)
+_PUNCTUATION = str.maketrans({"‘": "'", "’": "'", "“": '"', "”": '"', "–": "-", "—": "-"})
+_HANGUL = re.compile(r"[가-힣]")
+_LATIN = re.compile(r"[A-Za-z]")
 
 
 def _normalize(text: str) -> str:
     text = unicodedata.normalize("NFKC", text)
-    return re.sub(r"\s+", " ", text).lower()
+    text = text.translate(_PUNCTUATION)
+    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)  # Markdown links keep their text
+    text = re.sub(r"[*_`]+", "", text)
+    return re.sub(r"\s+", " ", text).strip().lower()
 
 
-def _digits(figure: str) -> str:
-    return re.sub(r"[^\d.]", "", figure).rstrip(".")
+def _decimal(number: str) -> Decimal | None:
+    try:
+        return Decimal(number.replace(",", ""))
+    except InvalidOperation:
+        return None
 
 
-def _source_numbers(source: str) -> set[str]:
-    numbers = set()
+def _key(value: Decimal) -> str:
+    """A canonical spelling of a value: 1.50 -> "1.5", 1E+9 -> "1000000000"."""
+    value = value.normalize()
+    text = f"{value:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _ko_compound(text: str) -> Decimal | None:
+    """The value of "1조 2000억" or "1만 6천"; None when it is not a compound."""
+    parts = re.findall(r"(\d[\d,]*(?:\.\d+)?)\s?([조억만천])?", text)
+    if len(parts) < 2:
+        return None
+    total = Decimal(0)
+    for number, unit in parts:
+        value = _decimal(number)
+        if value is None:
+            return None
+        total += value * (_SCALES[unit] if unit else 1)
+    return total
+
+
+def _values(match: re.Match[str]) -> set[str]:
+    """Every value a figure may stand for: the bare number, and scaled by its unit."""
+    number = _decimal(match.group("num"))
+    if number is None:
+        return set()
+    values = {_key(number)}
+    scale = match.group("word") or match.group("letter") or match.group("ko")
+    if scale:
+        values.add(_key(number * _SCALES[scale.lower()]))
+    return values
+
+
+def _source_values(source: str) -> set[str]:
+    values: set[str] = set()
     for match in _FIGURE.finditer(source):
-        digits = _digits(match.group(0))
-        if digits:
-            numbers.add(digits)
-            numbers.add(digits.split(".")[0] if digits.endswith(".0") else digits)
-    # "1230억" in the source also supports "123B"/"123,000,000,000" in a bullet, and vice versa.
-    for match in re.finditer(r"(\d[\d,]*(?:\.\d+)?)\s*(만|억|조|천)", source):
-        value = float(match.group(1).replace(",", "")) * _KO_NUMBER_UNITS[match.group(2)]
-        numbers.add(_plain(value))
-    for match in re.finditer(r"(\d[\d,]*(?:\.\d+)?)\s*(thousand|million|billion|trillion|[kKmMbB])\b", source):
-        scale = {"thousand": 1e3, "k": 1e3, "million": 1e6, "m": 1e6, "billion": 1e9, "b": 1e9, "trillion": 1e12}
-        value = float(match.group(1).replace(",", "")) * scale[match.group(2).lower()]
-        numbers.add(_plain(value))
-    return numbers
+        values |= _values(match)
+    for match in _KO_COMPOUND.finditer(source):
+        compound = _ko_compound(match.group(0))
+        if compound is not None:
+            values.add(_key(compound))
+    for word, number in _WORD_NUMBERS.items():
+        if re.search(rf"\b{word}\b", source, re.I):
+            values.add(str(number))
+    for match in _WORD_SCALED.finditer(source):
+        number = Decimal(_WORD_NUMBERS[match.group(1).lower()])
+        values.add(_key(number * _SCALES[match.group(2).lower()]))
+    return values
 
 
-def _plain(value: float) -> str:
-    return str(int(value)) if value == int(value) else repr(value)
-
-
-def _figure_values(bullet_text: str) -> list[tuple[str, set[str]]]:
+def _dates(text: str) -> list[tuple[tuple[int, int], int | None, tuple[int, int]]]:
+    """(month, day), year or None, and the span, for each date written in the text."""
     found = []
-    for match in _FIGURE.finditer(bullet_text):
-        figure = match.group(0).strip()
-        digits = _digits(figure)
-        if not digits or (len(digits) == 1 and "%" not in figure):
-            continue  # single digits ("3 ways") are too common to judge
-        candidates = {digits}
-        tail = bullet_text[match.end() : match.end() + 12]
-        unit = re.match(r"\s*(만|억|조|천|thousand|million|billion|trillion)", tail)
-        suffix = re.search(r"([kKmMbB])$", figure)
-        scale_word = unit.group(1) if unit else (suffix.group(1).lower() if suffix else None)
-        if scale_word:
-            scale = {"만": 1e4, "억": 1e8, "조": 1e12, "천": 1e3, "thousand": 1e3, "million": 1e6,
-                     "billion": 1e9, "trillion": 1e12, "k": 1e3, "m": 1e6, "b": 1e9}[scale_word]
-            try:
-                candidates.add(_plain(float(digits) * scale))
-            except ValueError:
-                pass
-        found.append((figure, candidates))
+    for pattern in _DATE_PATTERNS:
+        for match in pattern.finditer(text):
+            groups = match.groupdict()
+            month = _MONTHS[groups["mn"].lower()] if groups.get("mn") else int(groups["m"])
+            day = int(groups["d"])
+            if 1 <= month <= 12 and 1 <= day <= 31:
+                year = int(groups["y"]) if groups.get("y") else None
+                found.append(((month, day), year, match.span()))
     return found
 
 
@@ -75,18 +167,58 @@ def _walk(bullets: list[Bullet]) -> list[str]:
     return out
 
 
+def _script(text: str) -> str:
+    hangul, latin = len(_HANGUL.findall(text)), len(_LATIN.findall(text))
+    return "ko" if hangul > latin else "latin"
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 80 else text[:79] + "…"
+
+
 def unsupported_claims(bullets: list[Bullet], source: str) -> list[str]:
-    """Plain sentences naming each figure or quote in the bullets not found in the source."""
+    """Plain sentences naming each figure, date or quote in the bullets not found in the source."""
     if not source.strip():
         return []
-    numbers = _source_numbers(source)
+    values = _source_values(source)
+    source_dates = _dates(source)
     normalized_source = _normalize(source)
+    source_script = _script(source[:5000])
     warnings: list[str] = []
     for text in _walk(bullets):
-        for figure, candidates in _figure_values(text):
-            if not candidates & numbers:
-                warnings.append(f"figure {figure!r} not found in the source: \"{text[:80]}\"")
-        for quote in _QUOTE.findall(text):
+        covered: list[tuple[int, int]] = []
+        for (month, day), year, span in _dates(text):
+            covered.append(span)
+            if not any(
+                (m, d) == (month, day) and (year is None or y is None or y == year)
+                for (m, d), y, _ in source_dates
+            ):
+                when = f"{year}-{month:02d}-{day:02d}" if year else f"{month:02d}-{day:02d}"
+                warnings.append(f"date {when} not found in the source: \"{_short(text)}\"")
+        for match in _KO_COMPOUND.finditer(text):
+            compound = _ko_compound(match.group(0))
+            if compound is None or any(a <= match.start() < b for a, b in covered):
+                continue
+            covered.append(match.span())
+            if _key(compound) not in values:
+                warnings.append(
+                    f"figure {match.group(0).strip()!r} not found in the source: \"{_short(text)}\""
+                )
+        for match in _FIGURE.finditer(text):
+            if any(a <= match.start() < b for a, b in covered):
+                continue
+            figure = match.group(0).strip()
+            digits = match.group("num").replace(",", "")
+            has_unit = bool(match.group("word") or match.group("letter") or match.group("ko"))
+            percent = text[match.end() : match.end() + 2].lstrip().startswith(("%", "퍼"))
+            if len(digits) == 1 and not has_unit and not percent:
+                continue  # single digits ("3 ways", "2배") are too common to judge
+            if not _values(match) & values:
+                warnings.append(f"figure {figure!r} not found in the source: \"{_short(text)}\"")
+        for groups in _QUOTE.findall(text):
+            quote = (groups[0] or groups[1]).strip()
+            if _script(quote) != source_script:
+                continue  # a translated quotation cannot match the source verbatim
             if _normalize(quote) not in normalized_source:
-                warnings.append(f"quoted phrase \"{quote[:60]}\" not found in the source")
-    return warnings
+                warnings.append(f"quoted phrase \"{_short(quote)}\" not found in the source")
+    return list(dict.fromkeys(warnings))

@@ -1,21 +1,63 @@
-"""Fetching one link: http(s) with httpx, or a local file. Limits, cache hooks, plain errors."""
+"""Fetching one link: http(s) with one shared httpx client, or a local file.
+
+What a web fetch guarantees:
+- limits: `fetch.concurrency` requests in flight overall, `fetch.per_host` per host name;
+  a link waiting for a slot holds no other slot;
+- one deadline per link (`fetch.timeout`) over every request, retry pause and redirect hop
+  of that link (time spent waiting for a slot is not counted), since a server trickling
+  bytes never trips httpx's per-read timeout;
+- retries of connection errors, HTTP 429 and 5xx with jittered exponential backoff
+  (`fetch.backoff_base`), honouring `Retry-After` (capped at 60 s and at the deadline);
+- redirects followed by hand (`fetch.max_redirects`, loop detection), one
+  `<meta http-equiv="refresh">` followed, the final URL recorded;
+- bodies decoded (gzip, deflate, br) by hand and cut at `fetch.max_bytes` of decoded bytes,
+  so neither a huge body nor a compression bomb can grow memory past that limit;
+- the address guard: every address a host name resolves to is checked, and unless
+  `fetch.allow_private_hosts` is true, loopback, private, link-local, multicast, reserved
+  and unspecified addresses (IPv4, IPv6, IPv4-mapped and NAT64 forms) are refused. With
+  the fetcher's own client the check sits in the connection layer: the socket connects to
+  the very address that was checked (no second DNS lookup, so no DNS rebinding), for the
+  first request and for every redirect hop. With an injected client the host is checked
+  before each request instead. Proxy variables from the environment are ignored, so
+  that the connection goes where the guard looked. Local files are always allowed.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import email.utils
+import ipaddress
+import random
+import re
+import socket
 import time
-from dataclasses import dataclass
+import zlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from http import HTTPStatus
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
-
-import httpx
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 from digest import __version__
 from digest.config import FetchSettings
 from digest.errors import FetchError
 from digest.intake import is_web_url
 
+if TYPE_CHECKING:
+    import httpx
+
 USER_AGENT = f"digest/{__version__} (newsletter digest composer; +https://github.com/digest)"
+ACCEPT = "text/html,application/xhtml+xml,application/pdf;q=0.9,text/plain;q=0.8,*/*;q=0.5"
+ACCEPT_ENCODING = "gzip, deflate, br"
+REDIRECT_STATUSES = {301, 302, 303, 307, 308}
+MAX_RETRY_AFTER = 60.0
+MAX_BACKOFF = 30.0
+GUARD_HINT = "set fetch.allow_private_hosts = true to allow"
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+Resolver = Callable[[str, int], list[str]]
 
 
 @dataclass
@@ -32,6 +74,7 @@ class Fetched:
     elapsed: float = 0.0
     requests: int = 0
     is_local: bool = False
+    redirects: list[str] = field(default_factory=list)
 
 
 def local_path(target: str, base_dir: Path) -> Path | None:
@@ -50,6 +93,7 @@ def guess_type_from_name(path: Path) -> str:
     return {
         ".html": "text/html",
         ".htm": "text/html",
+        ".xhtml": "application/xhtml+xml",
         ".pdf": "application/pdf",
         ".txt": "text/plain",
         ".md": "text/markdown",
@@ -61,19 +105,347 @@ def guess_type_from_name(path: Path) -> str:
     }.get(path.suffix.lower(), "application/octet-stream")
 
 
+# ---------------------------------------------------------------- address guard
+
+
+def system_resolver(host: str, port: int) -> list[str]:
+    """The addresses getaddrinfo gives for a host, in its order, without duplicates."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def blocked_kind(address: str) -> str | None:
+    """Why an address may not be fetched (loopback, private, ...), or None when it is public."""
+    try:
+        ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(address)
+    except ValueError:
+        return "unparsable"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        elif ip in NAT64:
+            ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    checks = (
+        ("unspecified", ip.is_unspecified),
+        ("loopback", ip.is_loopback),
+        ("link-local", ip.is_link_local),
+        ("multicast", ip.is_multicast),
+        ("private", ip.is_private),
+        ("reserved", ip.is_reserved),
+    )
+    for kind, hit in checks:
+        if hit:
+            return kind
+    return None if ip.is_global else "not public"
+
+
+async def resolve_checked(
+    host: str, port: int, resolver: Resolver, allow_private: bool
+) -> list[str]:
+    """Resolve a host (off the event loop); refuse it if any address is not public."""
+    try:
+        addresses = await asyncio.to_thread(resolver, host, port)
+    except socket.gaierror as exc:
+        if exc.errno == socket.EAI_AGAIN:
+            raise FetchError(f"host name lookup failed for {host} (try again later)") from None
+        raise FetchError(f"host not found: {host}") from None
+    except (OSError, UnicodeError):
+        raise FetchError(f"host not found: {host}") from None
+    if not addresses:
+        raise FetchError(f"host not found: {host}")
+    if not allow_private:
+        for address in addresses:
+            kind = blocked_kind(address)
+            if kind is not None:
+                raise FetchError(f"refused private address {address} ({kind}; {GUARD_HINT})")
+    return addresses
+
+
+class GuardedBackend:
+    """An httpcore network backend that connects only to addresses it has checked."""
+
+    def __init__(self, resolver: Resolver, allow_private: bool) -> None:
+        import httpcore
+
+        self.resolver = resolver
+        self.allow_private = allow_private
+        self.inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> Any:
+        """Resolve and check the host, then connect to the checked address itself."""
+        import httpcore
+
+        addresses = await resolve_checked(host, port, self.resolver, self.allow_private)
+        error: Exception = httpcore.ConnectError(f"cannot connect to {host}")
+        for address in addresses:
+            try:
+                return await self.inner.connect_tcp(
+                    address, port, timeout=timeout, local_address=local_address,
+                    socket_options=socket_options,
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                error = exc
+        raise error
+
+    async def connect_unix_socket(self, path: str, timeout: float | None = None,
+                                  socket_options: Any = None) -> Any:
+        """Unix sockets are never used for web links."""
+        raise FetchError("unix sockets are not supported")
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep (httpcore uses this between its own connection attempts)."""
+        await self.inner.sleep(seconds)
+
+
+# ---------------------------------------------------------------- bounded decoding
+
+
+class _Decoder:
+    """Content-Encoding decoding that never produces more than it is asked for."""
+
+    def __init__(self, encoding: str) -> None:
+        self.encoding = encoding
+        self._zlib: Any = None
+        self._brotli: Any = None
+        self._fresh = True
+        if encoding in ("gzip", "x-gzip"):
+            self._zlib = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif encoding == "deflate":
+            self._zlib = zlib.decompressobj()
+        elif encoding == "br":
+            import brotli
+
+            self._brotli = brotli.Decompressor()
+        elif encoding not in ("", "identity"):
+            raise FetchError(f"unsupported content encoding: {encoding}")
+
+    def feed(self, data: bytes, limit: int) -> bytes:
+        """Decode a raw chunk into at most `limit` bytes."""
+        try:
+            if self._zlib is not None:
+                return self._feed_zlib(data, limit)
+            if self._brotli is not None:
+                try:
+                    return bytes(self._brotli.process(data, output_buffer_limit=limit))
+                except TypeError:  # brotli < 1.2 has no output limit
+                    return bytes(self._brotli.process(data))
+        except Exception as exc:  # zlib.error, brotli.error
+            raise FetchError(f"the server sent a broken {self.encoding} body ({exc})") from None
+        return data
+
+    def _feed_zlib(self, data: bytes, limit: int) -> bytes:
+        if self._zlib.eof:
+            return b""
+        try:
+            out = self._zlib.decompress(data, limit)
+        except zlib.error:
+            if not (self.encoding == "deflate" and self._fresh):
+                raise
+            self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)  # raw deflate, no zlib header
+            out = self._zlib.decompress(data, limit)
+        self._fresh = False
+        return bytes(out)
+
+
+# ---------------------------------------------------------------- small helpers
+
+
+def parse_content_type(value: str) -> tuple[str, str | None]:
+    """The MIME type and charset parameter of a Content-Type header."""
+    mime, _, params = value.partition(";")
+    match = re.search(r"charset\s*=\s*[\"']?([^\"';\s]+)", params, re.IGNORECASE)
+    return mime.strip().lower(), (match.group(1) if match else None)
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (seconds or an HTTP date), capped."""
+    if not value:
+        return None
+    value = value.strip()
+    seconds: float
+    if value.isdigit():
+        seconds = float(value)
+    else:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None:
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    return max(0.0, min(seconds, MAX_RETRY_AFTER))
+
+
+_META_REFRESH = re.compile(
+    rb"<meta[^>]+http-equiv\s*=\s*[\"']?refresh[\"']?[^>]*>", re.IGNORECASE
+)
+_REFRESH_URL = re.compile(
+    r"""^\s*[\d.]*\s*[;,]?\s*(?:url\s*=\s*)?["']?([^"'\s>][^"'>]*)""", re.IGNORECASE
+)
+
+
+def find_meta_refresh(body: bytes, base_url: str) -> str | None:
+    """The absolute target of a `<meta http-equiv="refresh">` in the page's head, if any."""
+    head = body[:16384]
+    cut = re.search(rb"<body[\s>]", head, re.IGNORECASE)
+    if cut:
+        head = head[: cut.start()]
+    for tag in _META_REFRESH.finditer(head):
+        content = re.search(rb"content\s*=\s*(\"[^\"]*\"|'[^']*'|[^\s>]+)", tag.group(0), re.I)
+        if not content:
+            continue
+        value = content.group(1).strip(b"\"'").decode("ascii", "replace")
+        if not re.search(r"url\s*=|[;,]", value, re.IGNORECASE):
+            continue  # "30": a reload of the same page, no target
+        match = _REFRESH_URL.match(value)
+        if match:
+            target = urljoin(base_url, match.group(1).strip())
+            if is_web_url(target):
+                return _without_fragment(target)
+    return None
+
+
+def _without_fragment(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, ""))
+
+
+def http_error(status: int, attempts: int = 1) -> str:
+    """A plain-word reason for an HTTP error status."""
+    try:
+        phrase = HTTPStatus(status).phrase.lower()
+    except ValueError:
+        phrase = "error"
+    text = f"HTTP {status} ({phrase})"
+    if status in (401, 403):
+        text += "; the site refuses automated requests: save the page and list the file instead"
+    if attempts > 1:
+        text += f" after {attempts} attempts"
+    return text
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """An exception and everything it was raised from (groups opened), outermost first."""
+    seen: list[BaseException] = []
+    todo = [exc]
+    while todo:
+        current = todo.pop(0)
+        if current in seen:
+            continue
+        seen.append(current)
+        if isinstance(current, BaseExceptionGroup):
+            todo.extend(current.exceptions)
+        todo.extend(c for c in (current.__cause__, current.__context__) if c is not None)
+    return seen
+
+
+def _connection_reason(exc: Exception, host: str) -> tuple[str, bool]:
+    """A plain-word reason for a transport error, and whether retrying may help."""
+    import ssl
+
+    import httpx
+
+    causes = _causes(exc)
+    text = str(exc) or type(exc).__name__
+    if any(isinstance(c, ssl.SSLError) for c in causes) or "certificate" in text.lower():
+        return f"secure connection to {host} failed ({text})", False
+    if any(isinstance(c, socket.gaierror) for c in causes) or "name or service" in text.lower():
+        return f"host not found: {host}", False
+    if any(isinstance(c, ConnectionRefusedError) for c in causes):
+        return f"connection refused by {host}", True
+    if any(isinstance(c, ConnectionResetError) for c in causes):
+        return f"connection reset by {host}", True
+    if isinstance(exc, httpx.ConnectTimeout):
+        return f"could not connect to {host} in time", True
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return f"{host} closed the connection early", True
+    return f"connection to {host} failed ({text})", True
+
+
+@dataclass
+class _Response:
+    """One HTTP response, body read (or not) as the status asks."""
+
+    status: int
+    url: str
+    headers: dict[str, str]
+    body: bytes = b""
+    truncated: bool = False
+
+
+class _Budget:
+    """The time one link may spend in requests and retry pauses."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.spent = 0.0
+
+    @property
+    def remaining(self) -> float:
+        return self.seconds - self.spent
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Count the time inside; raise FetchError when the budget runs out."""
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(max(self.remaining, 0.0)):
+                yield
+        except TimeoutError:
+            raise FetchError(f"timeout after {self.seconds:g} s") from None
+        finally:
+            self.spent += time.monotonic() - started
+
+
+# ---------------------------------------------------------------- the fetcher
+
+
 class Fetcher:
     """Fetches links with one shared httpx client and the [fetch] limits."""
 
-    def __init__(self, settings: FetchSettings, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self,
+        settings: FetchSettings,
+        client: httpx.AsyncClient | None = None,
+        *,
+        resolver: Resolver | None = None,
+    ) -> None:
         self.settings = settings
+        self.resolver = resolver or system_resolver
         self._own_client = client is None
-        self.client = client or httpx.AsyncClient(
-            headers={"User-Agent": settings.user_agent or USER_AGENT},
-            timeout=httpx.Timeout(settings.timeout),
-            follow_redirects=True,
-        )
+        self.client = client or self._make_client()
         self._limit = asyncio.Semaphore(settings.concurrency)
+        self._hosts: dict[str, asyncio.Semaphore] = {}
         self.requests = 0
+        self.retries = 0
+
+    def _make_client(self) -> httpx.AsyncClient:
+        import httpx
+
+        limit = self.settings.concurrency
+        transport = httpx.AsyncHTTPTransport(
+            limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
+            trust_env=False,
+        )
+        # The guard lives in the connection layer: httpcore's pool takes a network backend.
+        transport._pool._network_backend = GuardedBackend(  # type: ignore[attr-defined]
+            self.resolver, self.settings.allow_private_hosts
+        )
+        timeout = self.settings.timeout
+        return httpx.AsyncClient(
+            transport=transport,
+            headers={"User-Agent": self.settings.user_agent or USER_AGENT},
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            follow_redirects=False,
+            trust_env=False,
+        )
 
     async def aclose(self) -> None:
         """Close the client if this fetcher made it."""
@@ -84,16 +456,18 @@ class Fetcher:
         """Fetch a web URL or read a local file; raise FetchError with a plain reason."""
         path = local_path(target, base_dir)
         if path is not None:
-            return self._read_local(target, path)
-        async with self._limit:
-            return await self._fetch_web(target)
+            return await asyncio.to_thread(self._read_local, target, path)
+        return await self._fetch_web(target)
 
     def _read_local(self, target: str, path: Path) -> Fetched:
+        started = time.monotonic()
         try:
             with path.open("rb") as handle:
                 body = handle.read(self.settings.max_bytes + 1)
         except FileNotFoundError:
             raise FetchError(f"file not found: {path}") from None
+        except IsADirectoryError:
+            raise FetchError(f"{path} is a folder, not a file") from None
         except OSError as exc:
             raise FetchError(f"cannot read {path}: {exc.strerror}") from None
         truncated = len(body) > self.settings.max_bytes
@@ -104,40 +478,151 @@ class Fetcher:
             charset=None,
             body=body[: self.settings.max_bytes],
             truncated=truncated,
+            elapsed=time.monotonic() - started,
             is_local=True,
         )
 
+    def _host_slot(self, host: str) -> asyncio.Semaphore:
+        slot = self._hosts.get(host)
+        if slot is None:
+            slot = self._hosts[host] = asyncio.Semaphore(self.settings.per_host)
+        return slot
+
     async def _fetch_web(self, url: str) -> Fetched:
         started = time.monotonic()
-        self.requests += 1
-        try:
-            async with self.client.stream("GET", url) as response:
-                if response.status_code >= 400:
-                    raise FetchError(f"HTTP {response.status_code}")
-                chunks: list[bytes] = []
-                size = 0
-                truncated = False
-                async for chunk in response.aiter_bytes():
-                    chunks.append(chunk)
-                    size += len(chunk)
-                    if size > self.settings.max_bytes:
-                        truncated = True
-                        break
-                body = b"".join(chunks)[: self.settings.max_bytes]
-                content_type = response.headers.get("content-type", "")
-                mime = content_type.split(";")[0].strip().lower()
-                return Fetched(
-                    url=url,
-                    final_url=str(response.url),
-                    content_type=mime,
-                    charset=response.charset_encoding,
-                    body=body,
-                    truncated=truncated,
-                    status=response.status_code,
-                    elapsed=time.monotonic() - started,
-                    requests=1,
-                )
-        except httpx.TimeoutException:
-            raise FetchError(f"timeout after {self.settings.timeout:g} s") from None
-        except httpx.HTTPError as exc:
-            raise FetchError(f"connection failed: {exc}") from None
+        budget = _Budget(self.settings.timeout)
+        original = url
+        url = _without_fragment(url.strip())
+        visited = [url]
+        requests_before = self.requests
+        refreshed = False
+        while True:
+            response = await self._get(url, budget)
+            if response.status in REDIRECT_STATUSES:
+                url = self._next_hop(url, response, visited)
+                continue
+            if response.status >= 400:
+                raise FetchError(http_error(response.status))
+            mime, charset = parse_content_type(response.headers.get("content-type", ""))
+            if not refreshed and (mime in ("text/html", "application/xhtml+xml", "")):
+                target = find_meta_refresh(response.body, url)
+                if target is not None and target not in visited:
+                    refreshed = True
+                    visited.append(target)
+                    url = target
+                    continue
+            return Fetched(
+                url=original,
+                final_url=response.url,
+                content_type=mime,
+                charset=charset,
+                body=response.body,
+                truncated=response.truncated,
+                status=response.status,
+                elapsed=time.monotonic() - started,
+                requests=self.requests - requests_before,
+                redirects=visited[1:],
+            )
+
+    def _next_hop(self, url: str, response: _Response, visited: list[str]) -> str:
+        location = response.headers.get("location", "").strip()
+        if not location:
+            raise FetchError(f"HTTP {response.status} redirect without a Location header")
+        target = _without_fragment(urljoin(url, location))
+        if not is_web_url(target):
+            raise FetchError(f"redirect to a non-web address: {target}")
+        if target in visited:
+            raise FetchError(f"redirect loop at {target}")
+        if len(visited) > self.settings.max_redirects:
+            raise FetchError(
+                f"too many redirects (more than {self.settings.max_redirects}, fetch.max_redirects)"
+            )
+        visited.append(target)
+        return target
+
+    async def _get(self, url: str, budget: _Budget) -> _Response:
+        """One hop: a GET with retries for connection errors, 429 and 5xx."""
+        import httpx
+
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        if not host:
+            raise FetchError(f"not a valid web address: {url}")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        attempt = 0
+        while True:
+            delay: float | None = None
+            failure: str
+            async with self._host_slot(host), self._limit:
+                try:
+                    async with budget.running():
+                        if not self._own_client:
+                            await resolve_checked(
+                                host, port, self.resolver, self.settings.allow_private_hosts
+                            )
+                        self.requests += 1
+                        response = await self._request(url)
+                except httpx.TimeoutException as exc:
+                    if not isinstance(exc, httpx.ConnectTimeout):
+                        raise FetchError(f"timeout after {self.settings.timeout:g} s") from None
+                    failure, retry = _connection_reason(exc, host)
+                    if not retry:
+                        raise FetchError(failure) from None
+                except (httpx.TransportError, httpx.DecodingError) as exc:
+                    failure, retry = _connection_reason(exc, host)
+                    if not retry:
+                        raise FetchError(failure) from None
+                else:
+                    if response.status != 429 and response.status < 500:
+                        return response
+                    if response.status == 501:
+                        raise FetchError(http_error(response.status))
+                    failure = http_error(response.status, attempt + 1)
+                    delay = parse_retry_after(response.headers.get("retry-after"))
+            if attempt >= self.settings.max_retries:
+                raise FetchError(failure)
+            if delay is None:
+                delay = self._backoff(attempt)
+            if delay > budget.remaining:
+                limit = f"{self.settings.timeout:g} s"
+                raise FetchError(f"{failure}; no retry, as it would pass the {limit} limit")
+            async with budget.running():
+                await asyncio.sleep(delay)
+            attempt += 1
+            self.retries += 1
+
+    def _backoff(self, attempt: int) -> float:
+        base = self.settings.backoff_base * (2**attempt)
+        return min(MAX_BACKOFF, base * random.uniform(0.5, 1.5))
+
+    async def _request(self, url: str) -> _Response:
+        """Send one GET; read the body (bounded) only for a final 2xx/3xx answer."""
+        headers = {"Accept": ACCEPT, "Accept-Encoding": ACCEPT_ENCODING}
+        async with self.client.stream("GET", url, headers=headers) as response:
+            result = _Response(
+                status=response.status_code,
+                url=str(response.url),
+                headers={k.lower(): v for k, v in response.headers.items()},
+            )
+            if result.status in REDIRECT_STATUSES or result.status >= 400:
+                return result
+            result.body, result.truncated = await self._read_body(response, result.headers)
+            return result
+
+    async def _read_body(
+        self, response: httpx.Response, headers: dict[str, str]
+    ) -> tuple[bytes, bool]:
+        """Stream the raw body through a bounded decoder; cut at max_bytes decoded bytes."""
+        limit = self.settings.max_bytes
+        encoding = headers.get("content-encoding", "").strip().lower()
+        decoder = _Decoder(encoding)
+        buffer = bytearray()
+        truncated = False
+        async for raw in response.aiter_raw():
+            buffer += decoder.feed(raw, limit - len(buffer) + 1)
+            if len(buffer) > limit:
+                truncated = True
+                break
+        if truncated:
+            del buffer[limit:]
+        return bytes(buffer), truncated

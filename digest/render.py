@@ -7,7 +7,7 @@ Every output is rendered in memory first and written only when all succeeded.
 from __future__ import annotations
 
 import re
-import textwrap
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,34 @@ from digest.workspace import IssueFolder, atomic_write
 
 GMAIL_CLIP_BYTES = 102 * 1024
 SAFE_SCHEMES = ("http:", "https:", "mailto:")
+WEB_SCHEMES = ("http://", "https://")
+TEXT_WIDTH = 78
+PREHEADER_CHARS = 150
 _BARE_URL = re.compile(r"https?://[^\s<>()\[\]`]+[^\s<>()\[\]`.,;:!?'\"]")
+_ANY_URL = re.compile(r"(?:https?|mailto|ftp|file):\S", re.IGNORECASE)
+
+# Words of the email around the content, per newsletter.language (its first subtag).
+LABELS: dict[str, dict[str, str]] = {
+    "en": {
+        "issue": "Issue {number}",
+        "period": "Period",
+        "note": "Note",
+        "view_online": "View online",
+        "unsubscribe": "Unsubscribe",
+    },
+    "ko": {
+        "issue": "제{number}호",
+        "period": "기간",
+        "note": "편집자 메모",
+        "view_online": "웹에서 보기",
+        "unsubscribe": "수신 거부",
+    },
+}
+
+
+def labels_for(language: str) -> dict[str, str]:
+    """The email's own words in the newsletter's language (English when unknown)."""
+    return LABELS.get(language.split("-")[0].lower(), LABELS["en"])
 
 
 def builtin_templates_dir() -> Path:
@@ -38,34 +65,70 @@ def builtin_templates_dir() -> Path:
     return packaged if packaged.is_dir() else here.parent / "templates"
 
 
-def _markdown() -> Any:
+def _is_safe_link(url: str) -> bool:
+    return url.strip().lower().startswith(SAFE_SCHEMES)
+
+
+def _markdown(*, links: bool = True) -> Any:
     from markdown_it import MarkdownIt
 
     md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
-    md.validateLink = lambda url: url.strip().lower().startswith(SAFE_SCHEMES)
-    md.disable(["image"])
+    md.validateLink = _is_safe_link
+    md.disable(["image"] if links else ["image", "link", "autolink"])
     return md
 
 
-_MD = None
+_PARSERS: dict[bool, Any] = {}
 
 
-def inline_html(text: str) -> Markup:
+def _md(links: bool = True) -> Any:
+    if links not in _PARSERS:
+        _PARSERS[links] = _markdown(links=links)
+    return _PARSERS[links]
+
+
+def inline_html(text: str | None) -> Markup:
     """Markdown inline source as safe HTML: raw HTML escaped, only http(s)/mailto links."""
-    global _MD
-    if _MD is None:
-        _MD = _markdown()
-    return Markup(_MD.renderInline(text or ""))
+    return Markup(_md().renderInline(text or ""))
 
 
-def plain_text(text: str) -> str:
-    """Markdown inline source as plain text, link targets written out."""
-    text = re.sub(r"!?\[([^\]]*)\]\(([^)\s]+)[^)]*\)", lambda m: f"{m.group(1)} ({m.group(2)})", text or "")
-    text = re.sub(r"<((?:https?|mailto):[^>]+)>", r"\1", text)
-    text = re.sub(r"(\*\*|__)(.+?)\1", r"\2", text)
-    text = re.sub(r"(?<![\w*])[*_](\S.*?\S|\S)[*_](?![\w*])", r"\1", text)
-    text = re.sub(r"`([^`]*)`", r"\1", text)
-    return re.sub(r"\\([\\`*_{}\[\]()#+\-.!<>])", r"\1", text)
+def title_html(text: str | None) -> Markup:
+    """A title as safe HTML: Markdown emphasis and code, no links (it sits inside a link)."""
+    return Markup(_md(links=False).renderInline(" ".join((text or "").split())))
+
+
+def block_html(text: str | None) -> Markup:
+    """Markdown paragraphs and lists (intro, notes) as safe HTML, with only safe links."""
+    return Markup(_md().render(text or "").strip())
+
+
+def web_href(url: str | None) -> str:
+    """The URL when a reader's client can open it (http/https), else ''."""
+    url = (url or "").strip()
+    return url if url.lower().startswith(WEB_SCHEMES) else ""
+
+
+def plain_text(text: str | None) -> str:
+    """Markdown inline source as plain text, with safe link targets written out."""
+    tokens = _md().parseInline(text or "")
+    out: list[str] = []
+    link: list[Any] = []  # [href, index in out where the link text starts]
+    children = tokens[0].children if tokens and tokens[0].children else []
+    for token in children:
+        kind = token.type
+        if kind in ("text", "code_inline"):
+            out.append(token.content)
+        elif kind in ("softbreak", "hardbreak"):
+            out.append(" ")
+        elif kind == "link_open":
+            link = [str(token.attrGet("href") or ""), len(out)]
+        elif kind == "link_close" and link:
+            href, start = link
+            label = "".join(out[start:]).strip()
+            if label not in (href, href.removeprefix("mailto:")):
+                out.append(f" ({href})")
+            link = []
+    return "".join(out)
 
 
 def bullet_urls(bullets: list[Bullet]) -> list[str]:
@@ -118,39 +181,67 @@ class Renderer:
             keep_trailing_newline=True,
         )
         self.env.filters["inline"] = inline_html
+        self.env.filters["title"] = title_html
+        self.env.filters["markdown"] = block_html
+        self.env.filters["href"] = web_href
         self.env.filters["plain"] = plain_text
         self.env.filters["site"] = site_of
         self.env.filters["bullet_urls"] = bullet_urls
 
     def _context(self, issue: Issue) -> dict[str, Any]:
         newsletter = self.settings.newsletter
-        web_url = newsletter.web_url.format(number=issue.number) if newsletter.web_url else ""
         sections = [s for s in issue.sections if s.items]
+        labels = labels_for(newsletter.language)
         return {
             "issue": issue,
             "sections": sections,
             "items": issue.items(),
             "newsletter": newsletter,
             "settings": self.settings,
-            "web_url": web_url,
-            "unsubscribe": self.settings.email.unsubscribe,
+            "web_url": self.web_url(issue),
+            "unsubscribe": self.unsubscribe_url(),
             "sectioned": bool(self.settings.sections),
             "period": f"{issue.period_start.isoformat()} ~ {issue.period_end.isoformat()}",
+            "labels": labels,
+            "issue_label": labels["issue"].format(number=issue.number),
         }
+
+    def web_url(self, issue: Issue) -> str:
+        """The issue's "view online" address from newsletter.web_url, or ''."""
+        template = self.settings.newsletter.web_url.strip()
+        if not template:
+            return ""
+        url = _fill(template, issue, "newsletter.web_url")
+        if not url.lower().startswith(WEB_SCHEMES):
+            raise RenderError(
+                f"newsletter.web_url = {template!r} is not an http(s) URL; "
+                'set it like "https://blog.example/posts/issue-{number}/" in digest.toml'
+            )
+        return url
+
+    def unsubscribe_url(self) -> str:
+        """The unsubscribe target from email.unsubscribe (mailto: or http(s):), or ''."""
+        url = self.settings.email.unsubscribe.strip()
+        if url and not url.lower().startswith(SAFE_SCHEMES):
+            raise RenderError(
+                f"email.unsubscribe = {url!r} is not a mailto: or https: URL; "
+                'set it like "mailto:leave@example.com" or "https://example.com/unsubscribe"'
+            )
+        return url
 
     def subject(self, issue: Issue) -> str:
         """The subject line from email.subject."""
-        return _fill(self.settings.email.subject, issue)
+        return " ".join(_fill(self.settings.email.subject, issue, "email.subject").split())
 
     def preheader(self, issue: Issue) -> str:
         """Inbox preview text: the configured template, the intro, or the first items' titles."""
         if self.settings.email.preheader:
-            return _fill(self.settings.email.preheader, issue)
-        if issue.intro:
-            text = plain_text(" ".join(issue.intro.split()))
+            text = _fill(self.settings.email.preheader, issue, "email.preheader")
+        elif issue.intro:
+            text = plain_text(issue.intro.strip().split("\n\n")[0])
         else:
             text = " · ".join(plain_text(i.translated_title or i.title) for i in issue.items()[:3])
-        return text[:150]
+        return _clip(" ".join(text.split()), PREHEADER_CHARS)
 
     def render(self, issue: Issue) -> Rendered:
         """Render all outputs in memory; raise RenderError on any template problem."""
@@ -158,39 +249,51 @@ class Renderer:
         subject = self.subject(issue)
         preheader = self.preheader(issue)
         context.update(subject=subject, preheader=preheader)
+        name = "issue.md.j2"
         try:
-            issue_md = self.env.get_template("issue.md.j2").render(context)
-            mjml_source = self.env.get_template("email.mjml.j2").render(context)
+            issue_md = self.env.get_template(name).render(context)
+            name = "email.mjml.j2"
+            mjml_source = self.env.get_template(name).render(context)
         except TemplateError as exc:
-            where = getattr(exc, "filename", None) or getattr(exc, "name", None) or "template"
+            where = getattr(exc, "filename", None) or getattr(exc, "name", None) or name
             line = getattr(exc, "lineno", None)
-            raise RenderError(f"{where}{':' + str(line) if line else ''}: {exc}; fix the template") from None
-        email_html = self.compile_mjml(mjml_source)
+            at = f"{where}:{line}" if line else where
+            raise RenderError(f"{at}: {exc}; fix the template") from None
+        email_html = self.compile_mjml(mjml_source, context)
         email_txt = render_text(issue, self.settings, web_url=context["web_url"])
         return Rendered(_tidy(issue_md), email_html, email_txt, subject, preheader)
 
-    def compile_mjml(self, source: str) -> str:
-        """MJML to HTML with mjml-python; partials through mj-include."""
+    def compile_mjml(self, source: str, context: dict[str, Any] | None = None) -> str:
+        """MJML to HTML with mjml-python; `mj-include` partials come through the Jinja loaders.
+
+        A partial ending in `.j2` is rendered with `context` first. MRML drops the inherited
+        attributes (width, padding) of included body content, so the built-in theme includes
+        only its head this way and assembles the body with Jinja includes.
+        """
         from mjml import mjml2html
 
-        base = builtin_templates_dir()
+        failures: list[str] = []
 
         def loader(path: str) -> str:
             name = path.removeprefix("./")
             try:
-                return self.env.get_template(name).render() if name.endswith(".j2") else (
-                    self.env.loader.get_source(self.env, name)[0]  # type: ignore[union-attr]
-                )
+                if name.endswith(".j2"):
+                    return self.env.get_template(name).render(context or {})
+                return str(self.env.loader.get_source(self.env, name)[0])  # type: ignore[union-attr]
             except TemplateError as exc:
-                raise RenderError(f"mj-include {path}: {exc}") from None
+                failures.append(f"mj-include {path!r}: {exc or type(exc).__name__}")
+                raise
 
         try:
             return str(mjml2html(source, disable_comments=True, fonts={}, include_loader=loader))
         except ValueError as exc:
-            raise RenderError(f"email.mjml.j2 produced invalid MJML: {exc} (theme in {base})") from None
+            reason = failures[0] if failures else f"invalid MJML: {exc}"
+            theme = builtin_templates_dir()
+            message = f"email.mjml.j2: {reason}; fix the template (built-in theme: {theme})"
+            raise RenderError(message) from None
 
 
-def _fill(template: str, issue: Issue) -> str:
+def _fill(template: str, issue: Issue, setting: str = "email.subject") -> str:
     values = {
         "title": issue.title,
         "number": issue.number,
@@ -200,11 +303,22 @@ def _fill(template: str, issue: Issue) -> str:
     }
     try:
         return template.format(**values)
-    except (KeyError, IndexError, ValueError) as exc:
+    except (KeyError, IndexError, ValueError, AttributeError) as exc:
         raise RenderError(
-            f"email template {template!r}: unknown field {exc}; use {{title}}, {{number}}, {{date}}, "
-            "{period_start} or {period_end}"
+            f"{setting} = {template!r}: cannot fill it ({type(exc).__name__}: {exc}); use only "
+            "{title}, {number}, {date}, {period_start} and {period_end}, and write a literal "
+            "brace as {{ or }}"
         ) from None
+
+
+def _clip(text: str, limit: int) -> str:
+    """Text cut to at most `limit` characters at a word boundary, with an ellipsis."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if " " in cut[limit // 2 :]:
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip(" ,;:·-") + "…"
 
 
 def _tidy(text: str) -> str:
@@ -212,58 +326,112 @@ def _tidy(text: str) -> str:
     return text.strip() + "\n"
 
 
-def _wrap(text: str, width: int, indent: str, hanging: str) -> list[str]:
-    """Wrap at width, never breaking a URL."""
-    wrapper = textwrap.TextWrapper(
-        width=width,
-        initial_indent=indent,
-        subsequent_indent=hanging,
-        break_long_words=False,
-        break_on_hyphens=False,
-    )
-    return wrapper.wrap(text) or [indent.rstrip()]
+def display_width(text: str) -> int:
+    """Columns a terminal gives the text: wide (CJK) characters take two, combining marks none."""
+    if text.isascii():
+        return len(text)
+    width = 0
+    for char in text:
+        if unicodedata.combining(char):
+            continue
+        width += 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+    return width
+
+
+def _chunks(word: str, width: int) -> list[str]:
+    """A word too long for a line, cut into pieces of at most `width` columns."""
+    pieces, piece, used = [], "", 0
+    for char in word:
+        size = display_width(char)
+        if piece and used + size > width:
+            pieces.append(piece)
+            piece, used = "", 0
+        piece, used = piece + char, used + size
+    return pieces + [piece] if piece else pieces
+
+
+def wrap_text(text: str, indent: str = "", hanging: str = "", width: int = TEXT_WIDTH) -> list[str]:
+    """Wrap at `width` display columns; a word holding a URL is never broken, others may be."""
+    room = max(width - max(display_width(indent), display_width(hanging)), 10)
+    lines: list[str] = []
+    parts, used = [indent], display_width(indent)
+    for word in text.split():
+        size = display_width(word)
+        keep = size <= room or _ANY_URL.search(word)
+        for piece in [word] if keep else _chunks(word, room):
+            size = size if keep else display_width(piece)
+            if len(parts) == 1 or used + 1 + size <= width:
+                parts.append(piece if len(parts) == 1 else " " + piece)
+                used += size + (len(parts) > 2)
+            else:
+                lines.append("".join(parts))
+                parts, used = [hanging, piece], display_width(hanging) + size
+    lines.append("".join(parts))
+    return [line.rstrip() for line in lines]
+
+
+def _rule(title: str, char: str) -> str:
+    return char * min(TEXT_WIDTH, max(display_width(title), 3))
 
 
 def _text_bullets(bullets: list[Bullet], depth: int = 0) -> list[str]:
     lines: list[str] = []
     marker = "-" if depth == 0 else "·"
+    indent = "  " + "  " * depth
     for bullet in bullets:
-        indent = "  " + "  " * depth
-        lines += _wrap(plain_text(bullet.text), 78, f"{indent}{marker} ", f"{indent}  ")
+        lines += wrap_text(plain_text(bullet.text), f"{indent}{marker} ", f"{indent}  ")
         lines += _text_bullets(bullet.children, depth + 1)
     return lines
 
 
+def _text_paragraphs(text: str, indent: str = "") -> list[str]:
+    lines: list[str] = []
+    for number, paragraph in enumerate(p for p in re.split(r"\n\s*\n", text.strip()) if p.strip()):
+        if number:
+            lines.append(indent.rstrip())
+        lines += wrap_text(plain_text(" ".join(paragraph.split())), indent, indent)
+    return lines
+
+
 def render_text(issue: Issue, settings: Settings, *, web_url: str = "") -> str:
-    """The plain-text edition: title, Period, sections, items with bullets, URLs written out."""
-    lines = [issue.title, "=" * min(78, max(len(issue.title), 10)), ""]
-    lines.append(f"{issue.period_start.isoformat()} ~ {issue.period_end.isoformat()}")
+    """The plain-text edition: title, Period, sections, items with bullets, URLs written out.
+
+    Lines are wrapped at 78 display columns (a Korean syllable takes two); only a line
+    holding a URL may run longer, since a broken URL cannot be clicked.
+    """
+    labels = labels_for(settings.newsletter.language)
+    lines = wrap_text(issue.title) + [_rule(issue.title, "="), ""]
+    period = f"{issue.period_start.isoformat()} ~ {issue.period_end.isoformat()}"
+    lines.append(f"{labels['period']}: {period}")
     if web_url:
-        lines += ["", f"View online: {web_url}"]
+        lines.append(f"{labels['view_online']}: {web_url}")
     if issue.intro:
-        lines.append("")
-        for paragraph in issue.intro.split("\n\n"):
-            lines += _wrap(plain_text(" ".join(paragraph.split())), 78, "", "")
+        lines += [""] + _text_paragraphs(issue.intro)
     for section in issue.sections:
         if not section.items:
             continue
         if section.name:
-            lines += ["", "", section.name.upper() if section.name.isascii() else section.name]
-            lines.append("-" * min(78, max(len(section.name), 3)))
+            name = section.name.upper() if section.name.isascii() else section.name
+            lines += ["", ""] + wrap_text(name) + [_rule(name, "-")]
         for item in section.items:
             lines.append("")
-            lines += _wrap(plain_text(item.title), 78, "* ", "  ")
+            lines += wrap_text(plain_text(item.title), "* ", "  ")
             if item.translated_title:
-                lines += _wrap(plain_text(item.translated_title), 78, "  ", "  ")
-            lines.append(f"  {item.url}")
+                lines += wrap_text(plain_text(item.translated_title), "  ", "  ")
+            if web_href(item.url):
+                lines.append(f"  {item.url.strip()}")
+            elif item.site_name:
+                lines.append(f"  ({item.site_name})")
             lines += _text_bullets(item.bullets)
             if item.note:
-                lines += _wrap("Note: " + plain_text(" ".join(item.note.split())), 78, "  | ", "  | ")
+                note = f"{labels['note']}: {item.note.strip()}"
+                lines += _text_paragraphs(note, "  | ")
     if issue.closing:
-        lines += ["", "", issue.closing.title, "-" * min(78, max(len(issue.closing.title), 3))]
+        lines += ["", ""] + wrap_text(issue.closing.title) + [_rule(issue.closing.title, "-")]
         lines += _text_bullets(issue.closing.bullets)
-    if settings.email.unsubscribe:
-        lines += ["", "--", f"Unsubscribe: {settings.email.unsubscribe}"]
+    unsubscribe = settings.email.unsubscribe.strip()
+    if unsubscribe:
+        lines += ["", "--", f"{labels['unsubscribe']}: {unsubscribe}"]
     return "\n".join(line.rstrip() for line in lines).strip() + "\n"
 
 

@@ -10,6 +10,7 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from digest.config import SectionSettings, Secrets, Settings
@@ -220,7 +221,14 @@ def choose_section(article: Article, sections: list[SectionSettings]) -> str:
     return best
 
 
-def make_summarizer(settings: Settings, secrets: Secrets, *, offline: bool = False) -> Summarizer:
+def make_summarizer(
+    settings: Settings,
+    secrets: Secrets,
+    *,
+    offline: bool = False,
+    cache_dir: Path | None = None,
+    templates_dir: Path | None = None,
+) -> Summarizer:
     """The summarizer the settings ask for: auto picks the LLM when a key or base URL is set."""
     provider = "offline" if offline else settings.llm.provider
     base_url = settings.llm.base_url or secrets.openai_base_url
@@ -235,4 +243,7 @@ def make_summarizer(settings: Settings, secrets: Secrets, *, offline: bool = Fal
         )
     from digest.llm import OpenAISummarizer
 
-    return OpenAISummarizer(settings.llm, secrets, base_url=base_url or None)
+    return OpenAISummarizer(
+        settings.llm, secrets, base_url=base_url or None,
+        cache_dir=cache_dir, templates_dir=templates_dir,
+    )

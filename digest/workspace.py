@@ -272,7 +272,10 @@ def new_issue(workspace: Workspace, date: dt.date | None = None) -> tuple[IssueF
     when = now if date is None else dt.datetime.combine(date, now.timetz())
     start, end = period_for(when.date(), workspace.settings.newsletter.week_starts_on)
     folder = IssueFolder(workspace.issues_dir / f"{number:03d}", f"{number:03d}")
-    folder.path.mkdir(parents=True, exist_ok=False)
+    try:
+        folder.path.mkdir(parents=True, exist_ok=False)
+    except OSError as exc:
+        raise WorkspaceError(f"{folder.path}: cannot create the issue folder ({exc})") from None
     meta = IssueMeta(number=number, date=when, period_start=start, period_end=end)
     folder.write_meta(meta)
     atomic_write(

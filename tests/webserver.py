@@ -36,9 +36,9 @@ class Request:
 
 
 class WebServer:
-    """Threaded HTTP server on 127.0.0.1 with per-path handlers."""
+    """Threaded HTTP server on 127.0.0.1 (or another loopback address) with per-path handlers."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
         self.routes: dict[str, Handler | Reply] = {}
         self.requests: list[Request] = []
         self._lock = threading.Lock()
@@ -88,9 +88,11 @@ class WebServer:
 
             do_GET = do_POST = do_HEAD = do_PUT = _serve
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.httpd = ThreadingHTTPServer((host, 0), _Handler)
         self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def url(self) -> str:

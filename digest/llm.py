@@ -1,0 +1,716 @@
+"""The OpenAI-compatible summarizer: structured output with fallbacks, own retries, a cache.
+
+Any endpoint speaking the chat completions API works (OpenAI, Ollama, vLLM, llama.cpp).
+Each request asks for `response_format: json_schema` (strict); an endpoint that refuses it
+gets `json_object` plus the schema, and one that answers prose gets a plain Markdown bullet
+parse; the fallback is remembered for the rest of the run. A reply that fails validation
+gets one repair request. Retries (429, 5xx, timeouts, connection errors) are counted here;
+when they run out, or the model refuses, the item is summarized offline with a warning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import hashlib
+import json
+import random
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+from digest.cache import JsonCache, stable_hash
+from digest.config import LLMSettings, Secrets
+from digest.draft import default_closing_title
+from digest.models import Article, Bullet, Closing, Item, Link, LLMStats, Summary
+from digest.summarize import OfflineSummarizer, SummaryContext, _looks_korean, split_sentences
+
+T = TypeVar("T")
+Mode = Literal["json_schema", "json_object", "text"]
+_MODES: tuple[Mode, ...] = ("json_schema", "json_object", "text")
+
+# USD per million tokens (input, output), for the cost estimate in report.json.
+PRICES_PER_MTOK: dict[str, tuple[float, float]] = {
+    "gpt-4o-mini": (0.15, 0.60),
+    "gpt-4o": (2.50, 10.00),
+    "gpt-4.1": (2.00, 8.00),
+    "gpt-4.1-mini": (0.40, 1.60),
+    "gpt-4.1-nano": (0.10, 0.40),
+    "o4-mini": (1.10, 4.40),
+    "o3-mini": (1.10, 4.40),
+    "gpt-5": (1.25, 10.00),
+    "gpt-5-mini": (0.25, 2.00),
+    "gpt-5-nano": (0.05, 0.40),
+}
+
+LANGUAGE_NAMES = {
+    "ko": "Korean (한국어)",
+    "en": "English",
+    "ja": "Japanese (日本語)",
+    "zh": "Chinese (中文)",
+    "de": "German",
+    "fr": "French",
+    "es": "Spanish",
+    "pt": "Portuguese",
+    "it": "Italian",
+    "vi": "Vietnamese",
+    "ru": "Russian",
+}
+
+_DELIMITER = re.compile(r"<(\s*/?\s*(?:article|note|title_hint|description|items)\b)", re.I)
+_REFUSAL = re.compile(
+    r"^\W*(i'?m sorry|i am sorry|sorry,|i can(?:'|no)t|i can not|i'?m unable|i am unable|"
+    r"i won'?t|as an ai|죄송|요약할 수 없)",
+    re.I,
+)
+_LIST_ITEM = re.compile(r"^(\s*)(?:[-*•+]|\d{1,2}[.)])\s+(.*\S)\s*$")
+_MAX_RETRY_AFTER = 60.0
+
+
+class DraftBullet(BaseModel):
+    """A bullet as the model writes it (a bare string is accepted too)."""
+
+    text: str = Field(min_length=1)
+    children: list[DraftBullet] = Field(default_factory=list)
+
+    @field_validator("children", mode="before")
+    @classmethod
+    def _strings(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"text": v} if isinstance(v, str) else v for v in value]
+        return [] if value is None else value
+
+
+class SummaryDraft(BaseModel):
+    """The structured answer for one article."""
+
+    title: str = ""
+    translated_title: str | None = None
+    bullets: list[DraftBullet] = Field(min_length=1)
+    section: str | None = None
+    tags: list[str] = Field(default_factory=list)
+
+    @field_validator("bullets", mode="before")
+    @classmethod
+    def _strings(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"text": v} if isinstance(v, str) else v for v in value]
+        return value
+
+
+class ClosingDraft(BaseModel):
+    """The structured answer for the closing section."""
+
+    bullets: list[str] = Field(min_length=1)
+
+    @field_validator("bullets", mode="before")
+    @classmethod
+    def _texts(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [v.get("text", "") if isinstance(v, dict) else v for v in value]
+        return value
+
+
+class _BadReply(Exception):
+    """The reply cannot be used as it is (a repair request may fix it)."""
+
+
+class _Failure(Exception):
+    """No LLM answer for this item; the message says why in plain words."""
+
+
+class _FormatRefused(Exception):
+    """The endpoint does not accept this response_format."""
+
+
+class _ModeChanged(Exception):
+    """Another request downgraded the response format while this one waited its turn."""
+
+
+def _bullet_schema(depth: int) -> dict[str, Any]:
+    properties: dict[str, Any] = {"text": {"type": "string"}}
+    if depth > 1:
+        properties["children"] = {"type": "array", "items": _bullet_schema(depth - 1)}
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties),
+        "additionalProperties": False,
+    }
+
+
+def summary_schema(section_names: list[str]) -> dict[str, Any]:
+    """The strict JSON schema of one summary; `section` is an enum of the configured sections."""
+    properties: dict[str, Any] = {
+        "title": {"type": "string"},
+        "translated_title": {"type": ["string", "null"]},
+        "bullets": {"type": "array", "items": _bullet_schema(3)},
+    }
+    if section_names:
+        properties["section"] = {"type": "string", "enum": list(section_names)}
+    properties["tags"] = {"type": "array", "items": {"type": "string"}}
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties),
+        "additionalProperties": False,
+    }
+
+
+CLOSING_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"bullets": {"type": "array", "items": {"type": "string"}}},
+    "required": ["bullets"],
+    "additionalProperties": False,
+}
+
+
+def neutralize(text: str) -> str:
+    """Defang look-alikes of the prompt's delimiters inside data (same length)."""
+    return _DELIMITER.sub(lambda m: "‹" + m.group(1), text or "")
+
+
+def cut_text(text: str, limit: int) -> tuple[str, bool]:
+    """At most `limit` characters, cut on a paragraph (else sentence, else word) boundary."""
+    if len(text) <= limit:
+        return text, False
+    head = text[:limit]
+    for boundary in ("\n\n", "\n", ". ", "다. ", " "):
+        index = head.rfind(boundary)
+        if index >= limit // 2:
+            return head[: index + len(boundary.rstrip())].rstrip(), True
+    return head.rstrip(), True
+
+
+def _clean(text: str) -> str:
+    text = re.sub(r"\s+", " ", text or "").strip()
+    text = re.sub(r"^(?:[-*•+]|\d{1,2}[.)])\s+", "", text)
+    return re.sub(r"^\*\*(.+)\*\*$", r"\1", text).strip()
+
+
+def _bullets(drafts: list[DraftBullet], depth: int = 0) -> list[Bullet]:
+    out = []
+    for draft in drafts:
+        text = _clean(draft.text)
+        children = _bullets(draft.children, depth + 1) if depth < 3 else []
+        if text:
+            out.append(Bullet(text=text, children=children))
+        else:
+            out.extend(children)
+    return out
+
+
+def _strip_fence(content: str) -> str:
+    fenced = re.match(r"^\s*```[\w-]*\s*\n(.*?)\n?```\s*$", content, re.S)
+    return fenced.group(1) if fenced else content
+
+
+def _looks_json(content: str) -> bool:
+    return content.lstrip().startswith(("{", "[", "```"))
+
+
+def _load_json(content: str) -> Any:
+    text = _strip_fence(content).strip()
+    start, end = text.find("{"), text.rfind("}")
+    if start >= 0 and end > start:
+        text = text[start : end + 1]
+    try:
+        return json.loads(text, strict=False)
+    except ValueError as exc:
+        raise _BadReply(f"the answer is not valid JSON ({exc})") from None
+
+
+def _validation_message(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors()[:4]:
+        where = ".".join(str(p) for p in error["loc"]) or "the object"
+        parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts)
+
+
+def parse_summary_json(content: str, section_names: list[str]) -> SummaryDraft:
+    """Validate a JSON answer against the summary schema (lenient about bare strings)."""
+    data = _load_json(content)
+    try:
+        draft = SummaryDraft.model_validate(data)
+    except ValidationError as exc:
+        raise _BadReply(f"it does not match the schema ({_validation_message(exc)})") from None
+    if not _bullets(draft.bullets):
+        raise _BadReply("it has no non-empty bullets")
+    if section_names and draft.section not in section_names:
+        raise _BadReply(f"section must be one of {section_names}, got {draft.section!r}")
+    return draft
+
+
+def parse_markdown(content: str, section_names: list[str]) -> SummaryDraft:
+    """Read a plain-text answer: an optional `# title`, `Section:` line and nested bullets."""
+    title = ""
+    section = None
+    roots: list[DraftBullet] = []
+    stack: list[tuple[int, DraftBullet]] = []
+    prose: list[str] = []
+    for line in _strip_fence(content).splitlines():
+        if not line.strip():
+            continue
+        heading = re.match(r"^\s*#{1,6}\s+(.*\S)", line)
+        if heading and not title and not roots:
+            title = _clean(heading.group(1))
+            continue
+        named = re.match(r"^\s*\**(?:section|섹션)\**\s*:\s*\**(.+?)\**\s*$", line, re.I)
+        if named:
+            section = named.group(1).strip()
+            continue
+        item = _LIST_ITEM.match(line.expandtabs(4))
+        if not item:
+            prose.append(line.strip())
+            continue
+        indent = len(item.group(1))
+        bullet = DraftBullet(text=item.group(2))
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        (stack[-1][1].children if stack else roots).append(bullet)
+        stack.append((indent, bullet))
+    if not roots:
+        sentences = [s for p in prose for s in split_sentences(p) if not s.endswith(":")]
+        roots = [DraftBullet(text=s) for s in sentences[:5]]
+    if not roots:
+        raise _BadReply("the answer holds no bullets")
+    if section not in section_names:
+        section = section_names[0] if section_names else None
+    return SummaryDraft(title=title, bullets=roots, section=section)
+
+
+def parse_closing_json(content: str) -> ClosingDraft:
+    """Validate the closing answer."""
+    try:
+        draft = ClosingDraft.model_validate(_load_json(content))
+    except ValidationError as exc:
+        raise _BadReply(f"it does not match the schema ({_validation_message(exc)})") from None
+    if not [b for b in draft.bullets if _clean(b)]:
+        raise _BadReply("it has no non-empty bullets")
+    return draft
+
+
+def parse_closing_markdown(content: str) -> ClosingDraft:
+    """Read closing bullets from plain text."""
+    lines = [m.group(2) for m in map(_LIST_ITEM.match, content.splitlines()) if m]
+    if not lines:
+        lines = [s for s in split_sentences(content) if s][:4]
+    if not lines:
+        raise _BadReply("the answer holds no bullets")
+    return ClosingDraft(bullets=lines)
+
+
+def _retry_after(headers: Any) -> float | None:
+    """Seconds to wait from Retry-After / retry-after-ms, if the server said."""
+    if headers is None:
+        return None
+    milliseconds = headers.get("retry-after-ms")
+    if milliseconds:
+        try:
+            return float(milliseconds) / 1000
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+def _format_refused(status: int, message: str) -> bool:
+    if status not in (400, 422, 500, 501):
+        return False
+    return bool(re.search(r"response_format|json_schema|json_object|'text'", message))
+
+
+def _plural(count: int, word: str) -> str:
+    if count == 1:
+        return f"{count} {word}"
+    return f"{count} {word[:-1]}ies" if word.endswith("y") else f"{count} {word}s"
+
+
+class OpenAISummarizer:
+    """Summaries from any OpenAI-compatible chat completions endpoint."""
+
+    name = "openai"
+
+    def __init__(
+        self,
+        settings: LLMSettings,
+        secrets: Secrets,
+        *,
+        base_url: str | None = None,
+        cache_dir: Path | None = None,
+        templates_dir: Path | None = None,
+        client: Any = None,
+        backoff: float = 1.0,
+    ) -> None:
+        self.settings = settings
+        self.base_url = base_url
+        self._key = secrets.openai_api_key.get_secret_value() if secrets.openai_api_key else None
+        self.stats = LLMStats(provider="openai", model=settings.model)
+        self.cache = JsonCache(cache_dir)
+        self.backoff = backoff
+        self.mode: Mode = "json_schema"
+        self._client = client
+        self._own_client = client is None
+        self._semaphore = asyncio.Semaphore(settings.concurrency)
+        self._disabled: str | None = None
+        self._offline = OfflineSummarizer()
+        self._env = self._environment(templates_dir)
+        self._prompt_hash = stable_hash(
+            *(
+                self._env.loader.get_source(self._env, f"prompts/{name}")[0]  # type: ignore[union-attr]
+                for name in ("summary_system.md.j2", "summary_user.md.j2")
+            )
+        )
+        price = PRICES_PER_MTOK.get(settings.model)
+        self._price = (
+            (settings.price_input_per_mtok, settings.price_output_per_mtok)
+            if settings.price_input_per_mtok is not None
+            or settings.price_output_per_mtok is not None
+            else price
+        )
+
+    @staticmethod
+    def _environment(templates_dir: Path | None) -> Any:
+        from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
+
+        from digest.render import builtin_templates_dir
+
+        loaders = [FileSystemLoader(str(templates_dir))] if templates_dir else []
+        loaders.append(FileSystemLoader(str(builtin_templates_dir())))
+        return Environment(
+            loader=ChoiceLoader(loaders),
+            undefined=StrictUndefined,
+            autoescape=False,
+            keep_trailing_newline=False,
+        )
+
+    def _render(self, name: str, **values: Any) -> str:
+        from jinja2 import TemplateError
+
+        from digest.errors import ConfigError
+
+        try:
+            return self._env.get_template(f"prompts/{name}").render(**values).strip()
+        except TemplateError as exc:
+            raise ConfigError(
+                f"templates/prompts/{name}: {exc}; fix or delete the override"
+            ) from None
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._key, "***") if self._key else text
+
+    # ------------------------------------------------------------ transport
+
+    def _get_client(self) -> Any:
+        if self._client is None:
+            import openai
+
+            self._client = openai.AsyncOpenAI(
+                api_key=self._key or "not-needed",
+                base_url=self.base_url or None,
+                max_retries=0,
+                timeout=self.settings.timeout,
+            )
+        return self._client
+
+    def _account(self, usage: Any) -> None:
+        if usage is not None:
+            self.stats.input_tokens += int(getattr(usage, "prompt_tokens", 0) or 0)
+            self.stats.output_tokens += int(getattr(usage, "completion_tokens", 0) or 0)
+        if self._price is not None:
+            price_in, price_out = self._price
+            self.stats.estimated_cost_usd = round(
+                self.stats.input_tokens * (price_in or 0) / 1e6
+                + self.stats.output_tokens * (price_out or 0) / 1e6,
+                8,
+            )
+
+    async def _request(
+        self, messages: list[dict[str, str]], response_format: dict[str, Any] | None, mode: Mode
+    ) -> Any:
+        """One chat completion, retried on 429/5xx/timeouts/connection errors; the message."""
+        import openai
+
+        if self._disabled:
+            raise _Failure(self._disabled)
+        client = self._get_client()
+        extra: dict[str, Any] = {"response_format": response_format} if response_format else {}
+        attempt = 0
+        while True:
+            wait: float | None = None
+            try:
+                async with self._semaphore:
+                    if _MODES.index(self.mode) > _MODES.index(mode):
+                        raise _ModeChanged
+                    self.stats.requests += 1
+                    response = await client.chat.completions.create(
+                        model=self.settings.model, messages=messages, **extra
+                    )
+            except openai.APIStatusError as exc:
+                status = exc.status_code
+                message = self._redact(str(getattr(exc, "message", "") or ""))
+                if response_format and _format_refused(status, message):
+                    raise _FormatRefused(message) from None
+                if status in (401, 403):
+                    self._disabled = (
+                        f"the endpoint refused the API key (HTTP {status}); check OPENAI_API_KEY"
+                    )
+                    raise _Failure(self._disabled) from None
+                if status == 404:
+                    self._disabled = (
+                        f"HTTP 404 from the endpoint: model {self.settings.model!r} not found or "
+                        "llm.base_url is wrong"
+                    )
+                    raise _Failure(self._disabled) from None
+                if status not in (408, 409, 429) and status < 500:
+                    raise _Failure(f"HTTP {status} from the endpoint: {message[:200]}") from None
+                reason = f"HTTP {status}"
+                wait = _retry_after(exc.response.headers)
+            except openai.APITimeoutError:
+                reason = f"timeout after {self.settings.timeout:g} s"
+            except openai.APIConnectionError:
+                reason = "could not connect to the endpoint"
+            else:
+                self._account(getattr(response, "usage", None))
+                if not response.choices:
+                    raise _Failure("the model returned an empty answer")
+                return response.choices[0].message
+            if attempt >= self.settings.max_retries:
+                done = (
+                    f"{reason} after {_plural(attempt, 'retry')} "
+                    f"(llm.max_retries = {self.settings.max_retries})"
+                )
+                if reason.startswith("could not connect"):
+                    self._disabled = done
+                raise _Failure(done)
+            attempt += 1
+            self.stats.retries += 1
+            if wait is None:
+                wait = min(self.backoff * 2 ** (attempt - 1), 30.0) * (0.75 + random.random() / 2)
+            await asyncio.sleep(min(max(wait, 0.0), _MAX_RETRY_AFTER))
+
+    def _response_format(
+        self, mode: Mode, schema: dict[str, Any], name: str
+    ) -> dict[str, Any] | None:
+        if mode == "json_schema":
+            return {
+                "type": "json_schema",
+                "json_schema": {"name": name, "strict": True, "schema": schema},
+            }
+        if mode == "json_object":
+            return {"type": "json_object", "schema": schema}
+        return None
+
+    def _downgrade(self, mode: Mode) -> None:
+        """Use the next weaker response format for the rest of the run."""
+        following = _MODES[min(_MODES.index(mode) + 1, len(_MODES) - 1)]
+        if _MODES.index(following) > _MODES.index(self.mode):
+            self.mode = following
+
+    async def _answer(
+        self,
+        kind: str,
+        values: dict[str, Any],
+        schema: dict[str, Any],
+        parse_json: Callable[[str], T],
+        parse_text: Callable[[str], T],
+    ) -> T:
+        """A parsed answer: json_schema, then json_object, then plain text; one repair."""
+        repair: list[dict[str, str]] = []
+        user = self._render(f"{kind}_user.md.j2", **values)
+        while True:
+            mode = self.mode
+            output = "text" if mode == "text" else "json"
+            system = self._render(f"{kind}_system.md.j2", output=output, **values["shared"])
+            messages = [
+                {"role": "system", "content": system},
+                {"role": "user", "content": user},
+                *repair,
+            ]
+            try:
+                response_format = self._response_format(mode, schema, kind)
+                message = await self._request(messages, response_format, mode)
+            except _FormatRefused:
+                self._downgrade(mode)
+                continue
+            except _ModeChanged:
+                continue
+            refused = getattr(message, "refusal", None)
+            if refused:
+                raise _Failure(f"the model refused: {self._redact(_clean(refused))[:160]}")
+            content = (message.content or "").strip()
+            if not content:
+                raise _Failure("the model returned an empty answer")
+            if not _looks_json(content) and _REFUSAL.match(content):
+                raise _Failure(f"the model refused: {_clean(content)[:160]}")
+            try:
+                if mode == "text":
+                    return parse_text(content)
+                if not _looks_json(content):
+                    if mode == "json_schema":  # the endpoint ignores response_format: ask again
+                        self._downgrade(mode)
+                        continue
+                    self._downgrade(mode)
+                    return parse_text(content)
+                return parse_json(content)
+            except _BadReply as exc:
+                if repair or mode == "text":
+                    raise _Failure(f"the model's answer could not be used: {exc}") from None
+                error = str(exc)
+                repair = [
+                    {"role": "assistant", "content": content},
+                    {"role": "user", "content": self._render("repair.md.j2", error=error)},
+                ]
+
+    # ------------------------------------------------------------ the protocol
+
+    def _shared(self, ctx: SummaryContext) -> dict[str, Any]:
+        return {
+            "language": ctx.language,
+            "language_name": LANGUAGE_NAMES.get(ctx.language, ctx.language),
+            "sections": [{"name": s.name, "description": s.description} for s in ctx.sections],
+            "newsletter": ctx.newsletter,
+        }
+
+    def cache_key(self, text: str, link: Link, ctx: SummaryContext) -> str:
+        """What a summary depends on: text, hints, model, prompts, language, sections."""
+        sections = json.dumps([[s.name, s.description] for s in ctx.sections], ensure_ascii=False)
+        return stable_hash(
+            "summary-v1",
+            hashlib.sha256(text.encode("utf-8")).hexdigest(),
+            self.settings.model,
+            self._prompt_hash,
+            ctx.language,
+            sections,
+            link.note or "",
+            link.title or "",
+            link.description or "",
+        )
+
+    def _fallback(
+        self, article: Article, link: Link, ctx: SummaryContext, why: str, warnings: list[str]
+    ) -> Summary:
+        summary = self._offline.summarize_sync(article, link, ctx)
+        summary.warnings = [
+            *warnings,
+            f"LLM summary failed ({self._redact(why)}); fell back to the offline summarizer",
+            *summary.warnings,
+        ]
+        return summary
+
+    async def summarize(self, article: Article, link: Link, ctx: SummaryContext) -> Summary:
+        """Summarize one article with the LLM (cached); offline with a warning when it fails."""
+        text, was_cut = cut_text(neutralize(article.text).strip(), self.settings.max_input_chars)
+        warnings = []
+        if was_cut:
+            warnings.append(
+                f"article cut to {len(text):,} of {len(article.text):,} characters for the LLM "
+                f"(llm.max_input_chars = {self.settings.max_input_chars})"
+            )
+        key = self.cache_key(text, link, ctx)
+        cached = self.cache.get(key)
+        if cached is not None:
+            try:
+                summary = Summary.model_validate(cached)
+            except ValidationError:
+                summary = None
+            if summary is not None:
+                self.stats.cached += 1
+                summary.source = "cache"
+                if link.section:
+                    summary.section = link.section
+                return summary
+        names = [s.name for s in ctx.sections]
+        values = {
+            "shared": self._shared(ctx),
+            "article": text,
+            "cut": was_cut,
+            "url": article.final_url
+            if article.final_url.startswith(("http://", "https://"))
+            else "",
+            "title_hint": neutralize(_clean(link.title or article.title or "")),
+            "description": neutralize(_clean(link.description or article.description or "")),
+            "note": neutralize(_clean(link.note or "")),
+        }
+        try:
+            draft = await self._answer(
+                "summary",
+                values,
+                summary_schema(names),
+                lambda c: parse_summary_json(c, names),
+                lambda c: parse_markdown(c, names),
+            )
+        except _Failure as exc:
+            return self._fallback(article, link, ctx, str(exc), warnings)
+        summary = self._summary(draft, article, link, ctx, warnings)
+        self.cache.set(key, summary.model_dump(mode="json"))
+        return summary
+
+    def _summary(
+        self,
+        draft: SummaryDraft,
+        article: Article,
+        link: Link,
+        ctx: SummaryContext,
+        warnings: list[str],
+    ) -> Summary:
+        title = _clean(link.title or article.title or draft.title) or article.final_url
+        translated = _clean(draft.translated_title or "") or None
+        same_language = (article.language or "").split("-")[0].lower() == ctx.language or (
+            ctx.language == "ko" and _looks_korean(article.text)
+        )
+        if translated and (same_language or translated.casefold() == title.casefold()):
+            translated = None
+        section = (link.section or draft.section) if ctx.sections else link.section
+        tags = [t for t in (_clean(t).lower() for t in draft.tags) if t][:5]
+        return Summary(
+            title=title,
+            translated_title=translated,
+            bullets=_bullets(draft.bullets),
+            section=section,
+            tags=tags,
+            source="llm",
+            warnings=warnings,
+        )
+
+    async def conclude(self, items: list[Item], ctx: SummaryContext) -> Closing | None:
+        """One more request over all items: the closing "takeaways" section."""
+        if not items:
+            return None
+        shown = []
+        budget = self.settings.max_input_chars
+        for item in items:
+            entry = {
+                "title": neutralize(_clean(item.translated_title or item.title)),
+                "bullets": [{"text": neutralize(_clean(b.text))} for b in item.bullets],
+            }
+            budget -= len(entry["title"]) + sum(len(b["text"]) + 3 for b in entry["bullets"])
+            if budget < 0:
+                break
+            shown.append(entry)
+        values = {"shared": self._shared(ctx), "items": shown}
+        try:
+            draft = await self._answer(
+                "conclusion", values, CLOSING_SCHEMA, parse_closing_json, parse_closing_markdown
+            )
+        except _Failure:
+            return None
+        bullets = [Bullet(text=_clean(b)) for b in draft.bullets if _clean(b)]
+        return Closing(title=default_closing_title(ctx.language), bullets=bullets)
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if this summarizer made it."""
+        if self._client is not None and self._own_client:
+            await self._client.close()
+            self._client = None

@@ -1,0 +1,654 @@
+"""Sending the rendered email: readers, messages, the sent log, safety checks, the send loop.
+
+`sent.jsonl` holds one JSON line per message a provider accepted, written (and fsynced) as
+soon as it is accepted: a list send skips every reader already in it (test sends, marked
+`"test": true`, do not count), so an interrupted send resumes with only the rest.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import os
+import re
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email.errors import HeaderParseError
+from email.headerregistry import Address
+from email.utils import format_datetime, getaddresses, make_msgid
+from pathlib import Path
+from typing import IO, Any, Protocol
+from urllib.parse import quote
+
+from markupsafe import escape
+
+from digest.errors import ConfigError, SendError
+from digest.providers import Delivery, Outgoing, Provider, check_provider_name, make_provider
+from digest.workspace import IssueFolder, Workspace
+
+EMAIL_PLACEHOLDER = "{email}"
+MAX_CONSECUTIVE_FAILURES = 5
+PROGRESS_EVERY = 100
+_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
+_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+class _Stopped(SendError):
+    """A send stopped part-way; the message already says how many were sent and remain."""
+
+
+class Printer(Protocol):
+    """Anything with rich's Console.print."""
+
+    def print(self, *objects: Any, **kwargs: Any) -> None: ...
+
+
+@dataclass
+class SendRequest:
+    """What `digest send` was asked to do."""
+
+    to: list[str] = field(default_factory=list)
+    list_path: Path | None = None
+    dry_run: bool = False
+    yes: bool = False
+    force: bool = False
+
+
+@dataclass
+class SendOutcome:
+    """What a send did."""
+
+    ok: bool
+    sent: int = 0
+    already: int = 0
+    failed: list[Delivery] = field(default_factory=list)
+    written: list[Path] = field(default_factory=list)
+
+
+@dataclass
+class Reader:
+    """One recipient: address, optional display name, and where it came from."""
+
+    email: str
+    name: str = ""
+    line: int = 0
+
+    @property
+    def key(self) -> str:
+        return self.email.lower()
+
+
+# ---------------------------------------------------------------- addresses and lists
+
+
+def normalize_email(text: str) -> str | None:
+    """A plain address with an ASCII domain (IDN encoded), or None when it is not one."""
+    text = text.strip()
+    local, at, domain = text.rpartition("@")
+    if not at or not local or not domain or len(text) > 254 or not _LOCAL.match(local):
+        return None
+    try:
+        domain = domain.rstrip(".").encode("idna").decode("ascii")
+    except UnicodeError:
+        return None
+    labels = domain.split(".")
+    if len(labels) < 2 or not all(_LABEL.match(label) for label in labels) or labels[-1].isdigit():
+        return None
+    return f"{local}@{domain}"
+
+
+def parse_recipient(text: str) -> Reader | None:
+    """`addr` or `Name <addr>` as a Reader, or None when it is not an address."""
+    pairs = getaddresses([text])
+    if len(pairs) != 1:
+        return None
+    name, addr = pairs[0]
+    email = normalize_email(addr)
+    return Reader(email, name.strip()) if email else None
+
+
+def read_list(path: Path) -> tuple[list[Reader], list[str]]:
+    """Readers from a CSV with an `email` column (and optional `name`); problems by line."""
+    try:
+        raw = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise SendError(f"{path}: no such list; give a CSV with an `email` column") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SendError(f"{path}: cannot read the list ({exc}); save it as UTF-8 CSV") from None
+    rows = csv.reader(raw.splitlines())
+    header = next(rows, None)
+    columns = [c.strip().lower() for c in header or []]
+    if "email" not in columns:
+        raise SendError(
+            f"{path}:1: no `email` column (found: {', '.join(columns) or 'nothing'}); the first "
+            "row must name the columns, e.g. `email,name`"
+        )
+    at_email = columns.index("email")
+    at_name = columns.index("name") if "name" in columns else None
+    readers: list[Reader] = []
+    problems: list[str] = []
+    seen: dict[str, int] = {}
+    for line, row in enumerate(rows, start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        value = row[at_email].strip() if at_email < len(row) else ""
+        name = row[at_name].strip() if at_name is not None and at_name < len(row) else ""
+        email = normalize_email(value)
+        if email is None:
+            problems.append(f"{path}:{line}: {value!r} is not an email address; row skipped")
+            continue
+        if email.lower() in seen:
+            problems.append(
+                f"{path}:{line}: {email} repeats line {seen[email.lower()]}; row skipped"
+            )
+            continue
+        seen[email.lower()] = line
+        readers.append(Reader(email, name, line))
+    return readers, problems
+
+
+# ---------------------------------------------------------------- messages
+
+
+def _address(value: str, setting: str) -> Address:
+    try:
+        pairs = getaddresses([value])
+        ((name, addr),) = pairs
+        email = normalize_email(addr)
+        if email is None:
+            raise ValueError(addr)
+        local, _, domain = email.rpartition("@")
+        return Address(display_name=name, username=local, domain=domain)
+    except (ValueError, HeaderParseError):
+        raise ConfigError(
+            f'{setting}: {value!r} is not an address; write it like "Editor <editor@example.com>"'
+        ) from None
+
+
+def personal_link(template: str, email: str) -> str:
+    """The unsubscribe target with the reader's address (URL-encoded) in place of {email}."""
+    return template.replace(EMAIL_PLACEHOLDER, quote(email, safe=""))
+
+
+@dataclass
+class MessageFactory:
+    """Builds each reader's Outgoing from the rendered editions and the [email] settings."""
+
+    sender: Address
+    reply_to: Address | None
+    subject: str
+    text: str
+    html: str
+    unsubscribe: str
+    now: Callable[[], dt.datetime]
+
+    def build(self, reader: Reader) -> Outgoing:
+        """One reader's message: To naming only them, their unsubscribe link filled in."""
+        local, _, domain = reader.email.rpartition("@")
+        text, html, headers = self.text, self.html, {}
+        if self.unsubscribe:
+            link = personal_link(self.unsubscribe, reader.email)
+            if link != self.unsubscribe:
+                text = text.replace(self.unsubscribe, link)
+                html = html.replace(str(escape(self.unsubscribe)), str(escape(link)))
+            headers["List-Unsubscribe"] = f"<{link}>"
+            if link.lower().startswith("https:"):
+                headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        return Outgoing(
+            sender=self.sender,
+            to=Address(display_name=reader.name, username=local, domain=domain),
+            subject=self.subject,
+            text=text,
+            html=html,
+            message_id=make_msgid(domain=self.sender.domain),
+            date=format_datetime(self.now()),
+            reply_to=self.reply_to,
+            headers=headers,
+        )
+
+
+# ---------------------------------------------------------------- the sent log
+
+
+class SentLog:
+    """issues/<id>/sent.jsonl: one line per accepted message, fsynced; locked while sending."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._handle: IO[str] | None = None
+
+    def entries(self) -> list[dict[str, Any]]:
+        """Every readable line; a line cut short by a crash is ignored."""
+        if not self.path.is_file():
+            return []
+        found = []
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict) and isinstance(entry.get("email"), str):
+                found.append(entry)
+        return found
+
+    def delivered(self) -> set[str]:
+        """Lower-cased addresses that received the list send (test sends excluded)."""
+        return {e["email"].lower() for e in self.entries() if not e.get("test")}
+
+    @contextmanager
+    def opened(self) -> Iterator[SentLog]:
+        """Open for appending under an exclusive lock (one `digest send` per issue at a time)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - closed below
+        try:
+            try:
+                import fcntl
+
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except ImportError:  # pragma: no cover - Windows: no lock
+                pass
+            except OSError:
+                raise SendError(
+                    f"{self.path} is locked: another `digest send` is running for this issue; "
+                    "wait for it to finish"
+                ) from None
+            handle.seek(0, os.SEEK_END)
+            if handle.tell() > 0:
+                handle.seek(handle.tell() - 1)
+                if handle.read(1) != "\n":
+                    handle.write("\n")  # a line cut short by a crash stays on its own line
+            self._handle = handle
+            yield self
+        finally:
+            self._handle = None
+            handle.close()
+
+    def record(self, entry: dict[str, Any]) -> None:
+        """Append one line and make it durable before the next message goes out."""
+        assert self._handle is not None, "SentLog.record outside opened()"
+        self._handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+
+
+# ---------------------------------------------------------------- pacing and stopping
+
+
+class Pacer:
+    """Keeps provider calls at most `rate` per second."""
+
+    def __init__(
+        self,
+        rate: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.interval = 1.0 / rate
+        self.clock = clock
+        self.sleep = sleep
+        self._last: float | None = None
+
+    def wait(self) -> None:
+        """Sleep until the next call is allowed, then mark it."""
+        if self._last is not None:
+            delay = self._last + self.interval - self.clock()
+            if delay > 0:
+                self.sleep(delay)
+        self._last = self.clock()
+
+
+class StopRequested:
+    """First Ctrl-C or SIGTERM: finish the message in flight, then stop; a second one: now."""
+
+    def __init__(self) -> None:
+        self.signal_name = ""
+
+    @contextmanager
+    def installed(self, console: Printer) -> Iterator[StopRequested]:
+        """Install the handlers for the duration of the send (main thread only)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+
+        def handler(signum: int, _frame: Any) -> None:
+            if self.signal_name:
+                raise KeyboardInterrupt
+            self.signal_name = signal.Signals(signum).name
+            console.print(
+                f"{self.signal_name}: stopping after the message in flight (again to stop now)",
+                markup=False,
+            )
+
+        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield self
+        finally:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+
+
+# ---------------------------------------------------------------- the command
+
+
+def _require_fresh_render(folder: IssueFolder) -> None:
+    for path in (folder.email_html, folder.email_txt):
+        if not path.is_file():
+            raise SendError(f"{path}: not rendered yet; run `digest render {folder.id}` first")
+    if (
+        folder.draft.is_file()
+        and folder.email_html.stat().st_mtime_ns < folder.draft.stat().st_mtime_ns
+    ):
+        raise SendError(
+            f"{folder.draft} changed after {folder.email_html.name} was rendered; run "
+            f"`digest render {folder.id}` (and look at it) before sending"
+        )
+
+
+def _run_check(ws: Workspace, folder: IssueFolder, request: SendRequest, console: Printer) -> None:
+    from digest.check import check_issue
+
+    findings = check_issue(ws, folder, check_links=False)
+    errors = [f for f in findings if f.level == "error"]
+    if not errors:
+        return
+    for finding in errors:
+        console.print(str(finding), markup=False)
+    if request.dry_run:
+        console.print(
+            f"warning: `digest check` finds {len(errors)} error(s); a real send needs them "
+            "fixed, or --force",
+            markup=False,
+        )
+    elif request.force:
+        console.print(
+            f"warning: sending despite {len(errors)} error(s) from `digest check` (--force)",
+            markup=False,
+        )
+    else:
+        raise SendError(
+            f"`digest check {folder.id}` finds {len(errors)} error(s) (above); fix the draft and "
+            "render again, or pass --force to send anyway"
+        )
+
+
+def _readers(request: SendRequest, console: Printer) -> list[Reader]:
+    if request.to:
+        readers: list[Reader] = []
+        seen: set[str] = set()
+        for value in request.to:
+            reader = parse_recipient(value)
+            if reader is None:
+                raise SendError(
+                    f"--to {value!r}: not an email address; write it like reader@example.com"
+                )
+            if reader.key not in seen:
+                seen.add(reader.key)
+                readers.append(reader)
+        return readers
+    assert request.list_path is not None
+    readers, problems = read_list(request.list_path)
+    for problem in problems:
+        console.print(f"warning: {problem}", markup=False)
+    if not readers:
+        raise SendError(f"{request.list_path}: no valid addresses in the list")
+    return readers
+
+
+def _factory(ws: Workspace, folder: IssueFolder) -> MessageFactory:
+    from digest.draft import read_draft
+    from digest.render import Renderer
+
+    settings = ws.settings
+    issue = read_draft(folder.draft, sections=settings.section_names() or None)
+    subject = Renderer(settings, ws.templates_dir).subject(issue)
+    html = folder.email_html.read_text(encoding="utf-8")
+    text = folder.email_txt.read_text(encoding="utf-8")
+    unsubscribe = settings.email.unsubscribe.strip()
+    if unsubscribe and (unsubscribe not in text or str(escape(unsubscribe)) not in html):
+        raise SendError(
+            f"{folder.email_html.name} was rendered with another email.unsubscribe than "
+            f"{unsubscribe!r}; run `digest render {folder.id}` again"
+        )
+    if unsubscribe and not unsubscribe.lower().startswith(("mailto:", "https:", "http:")):
+        raise ConfigError(f"email.unsubscribe: {unsubscribe!r} must be a mailto: or https: link")
+    return MessageFactory(
+        sender=_address(settings.email.from_, "email.from"),
+        reply_to=_address(settings.email.reply_to, "email.reply_to")
+        if settings.email.reply_to
+        else None,
+        subject=subject,
+        text=text,
+        html=html,
+        unsubscribe=unsubscribe,
+        now=ws.now,
+    )
+
+
+def _write_outbox(
+    folder: IssueFolder, factory: MessageFactory, readers: list[Reader]
+) -> list[Path]:
+    folder.outbox.mkdir(parents=True, exist_ok=True)
+    for old in folder.outbox.glob("*.eml"):
+        old.unlink()
+    written = []
+    for index, reader in enumerate(readers, start=1):
+        safe = re.sub(r"[^A-Za-z0-9@._-]", "_", reader.email)
+        path = folder.outbox / f"{index:04d}-{safe}.eml"
+        path.write_bytes(factory.build(reader).to_mime().as_bytes())
+        written.append(path)
+    return written
+
+
+def _chunks(
+    provider: Provider, factory: MessageFactory, readers: list[Reader]
+) -> Iterator[list[tuple[Reader, Outgoing]]]:
+    chunk: list[tuple[Reader, Outgoing]] = []
+    size = 0
+    for reader in readers:
+        out = factory.build(reader)
+        full = len(chunk) >= provider.max_batch or (
+            provider.max_batch_bytes and chunk and size + out.size > provider.max_batch_bytes
+        )
+        if full:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append((reader, out))
+        size += out.size
+    if chunk:
+        yield chunk
+
+
+def _confirm(
+    request: SendRequest,
+    subject: str,
+    count: int,
+    provider: Provider,
+    confirm: Callable[..., bool],
+    interactive: bool,
+) -> None:
+    if request.yes:
+        return
+    kind = "test message(s)" if request.to else "reader(s)"
+    question = f"Send {subject!r} to {count} {kind} via {provider.describe()}?"
+    if not interactive:
+        raise SendError(f"{question} needs a confirmation: run it in a terminal, or pass --yes")
+    if not confirm(question, default=False):
+        raise SendError("not sent: you answered no")
+
+
+def send_issue(
+    ws: Workspace,
+    folder: IssueFolder,
+    request: SendRequest,
+    *,
+    console: Printer,
+    confirm: Callable[..., bool],
+    interactive: bool | None = None,
+    provider: Provider | None = None,
+    pacer: Pacer | None = None,
+) -> SendOutcome:
+    """Send the rendered issue to test addresses or the list; see the module docstring."""
+    if not request.to and request.list_path is None:
+        raise SendError("nothing to send to: give --to ADDR… (a test send) or --list CSV")
+    test = bool(request.to)
+    _require_fresh_render(folder)
+    check_provider_name(ws.settings.send.provider)
+    factory = _factory(ws, folder)
+    readers = _readers(request, console)
+    _run_check(ws, folder, request, console)
+    log = SentLog(folder.sent_log)
+    where = f"`digest send {folder.id} --list {request.list_path}`"
+
+    if request.dry_run:
+        done = set() if test else log.delivered()
+        pending = [r for r in readers if r.key not in done]
+        written = _write_outbox(folder, factory, pending)
+        console.print(
+            f"dry run: wrote {len(written)} message(s) to {folder.outbox}; nothing sent"
+            + (
+                f" ({len(readers) - len(pending)} already received it)"
+                if len(pending) < len(readers)
+                else ""
+            ),
+            markup=False,
+        )
+        return SendOutcome(ok=True, already=len(readers) - len(pending), written=written)
+
+    provider = provider or make_provider(ws.settings.send, ws.secrets)
+    pacer = pacer or Pacer(ws.settings.send.rate_per_second)
+    with log.opened():
+        done = set() if test else log.delivered()
+        pending = [r for r in readers if r.key not in done]
+        already = len(readers) - len(pending)
+        if not pending:
+            console.print(
+                f"all {len(readers)} reader(s) on {request.list_path} already received issue "
+                f"{folder.id} (see {folder.sent_log}); nothing to send",
+                markup=False,
+            )
+            return SendOutcome(ok=True, already=already)
+        if already:
+            console.print(
+                f"{already} reader(s) already received it (sent.jsonl); {len(pending)} to go",
+                markup=False,
+            )
+        _confirm(
+            request,
+            factory.subject,
+            len(pending),
+            provider,
+            confirm,
+            sys.stdin.isatty() if interactive is None else interactive,
+        )
+        return _deliver(
+            folder, request, provider, pacer, log, factory, pending, already, console, where, test
+        )
+
+
+def _deliver(
+    folder: IssueFolder,
+    request: SendRequest,
+    provider: Provider,
+    pacer: Pacer,
+    log: SentLog,
+    factory: MessageFactory,
+    pending: list[Reader],
+    already: int,
+    console: Printer,
+    where: str,
+    test: bool,
+) -> SendOutcome:
+    outcome = SendOutcome(ok=True, already=already)
+    stop = StopRequested()
+    consecutive = 0
+
+    def stopped(reason: str) -> SendError:
+        remain = len(pending) - outcome.sent - len(outcome.failed)
+        if test:
+            return _Stopped(f"{reason}; {outcome.sent} test message(s) sent, {remain} not sent")
+        return _Stopped(
+            f"{reason}; {outcome.sent} sent in this run ({outcome.sent + already} in all), "
+            f"{remain} remain: run {where} again to send only the rest"
+        )
+
+    opened = False
+    with stop.installed(console):
+        try:
+            provider.open()
+            opened = True
+            for chunk in _chunks(provider, factory, pending):
+                if stop.signal_name:
+                    raise stopped(f"stopped by {stop.signal_name}")
+                pacer.wait()
+                deliveries = provider.send([out for _, out in chunk])
+                fatal = ""
+                for (reader, _), delivery in zip(chunk, deliveries, strict=True):
+                    if delivery.ok:
+                        entry: dict[str, Any] = {
+                            "email": reader.email,
+                            "message_id": delivery.message_id,
+                            "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                            "provider": provider.name,
+                        }
+                        if test:
+                            entry["test"] = True
+                        log.record(entry)
+                        outcome.sent += 1
+                        consecutive = 0
+                        if test:
+                            console.print(f"sent test message to {reader.email}", markup=False)
+                    else:
+                        outcome.failed.append(delivery)
+                        consecutive += 1
+                        line = f" (line {reader.line})" if reader.line else ""
+                        console.print(
+                            f"failed: {reader.email}{line}: {delivery.error}", markup=False
+                        )
+                        fatal = fatal or (delivery.error if delivery.fatal else "")
+                if fatal:
+                    raise stopped(f"{provider.name} refused the message: {fatal}")
+                if consecutive >= MAX_CONSECUTIVE_FAILURES:
+                    raise stopped(f"the last {consecutive} messages were all refused")
+                if not test and outcome.sent and outcome.sent % PROGRESS_EVERY == 0:
+                    console.print(f"sent {outcome.sent} of {len(pending)}", markup=False)
+        except _Stopped:
+            raise
+        except SendError as exc:
+            if opened:
+                raise stopped(f"interrupted: {exc}") from None
+            raise
+        except KeyboardInterrupt:
+            raise stopped(
+                f"interrupted by {stop.signal_name or 'Ctrl-C'}; the message in flight may or "
+                "may not have gone out"
+            ) from None
+        finally:
+            provider.close()
+
+    if test:
+        console.print(
+            f"test send: {outcome.sent} of {len(pending)} delivered via {provider.name} "
+            "(recorded as test in sent.jsonl; the list send is not affected)",
+            markup=False,
+        )
+    else:
+        total = outcome.sent + already
+        console.print(
+            f"sent {outcome.sent} message(s) via {provider.name}; {total} of "
+            f"{len(pending) + already} reader(s) on the list have received issue {folder.id}",
+            markup=False,
+        )
+    if outcome.failed:
+        outcome.ok = False
+        console.print(
+            f"{len(outcome.failed)} reader(s) refused (above): fix or remove them in the list; "
+            f"running {where} again retries only them",
+            markup=False,
+        )
+    return outcome

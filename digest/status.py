@@ -1,0 +1,171 @@
+"""`digest status`: where each link of an issue stands, read from the files (never writes)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from digest.cache import JsonCache
+from digest.errors import DigestError
+from digest.intake import link_key, read_links
+from digest.workspace import IssueFolder, Workspace
+
+STATE_STYLES = {
+    "in draft": "green",
+    "summarized": "cyan",
+    "fetched": "blue",
+    "new": "white",
+    "failed": "red",
+    "deleted": "yellow",
+    "duplicate": "dim",
+}
+
+
+@dataclass
+class LinkStatus:
+    """One row of the status table."""
+
+    index: int
+    url: str
+    state: str
+    detail: str = ""
+
+
+def _read_json(path: Any) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def link_statuses(ws: Workspace, folder: IssueFolder) -> tuple[list[LinkStatus], list[str]]:
+    """The state of every link in links.yaml, and notes about files that could not be read."""
+    from digest.draft import read_draft
+
+    notes: list[str] = []
+    links = read_links(folder.links)
+    report = _read_json(folder.report)
+    by_url: dict[str, dict[str, Any]] = {}
+    for entry in report.get("links", []) if isinstance(report.get("links"), list) else []:
+        if isinstance(entry, dict) and isinstance(entry.get("url"), str):
+            by_url.setdefault(entry["url"], entry)
+            by_url.setdefault(link_key(entry["url"]), entry)
+    composed = _read_json(folder.state_path).get("composed", {})
+    composed = composed if isinstance(composed, dict) else {}
+    draft_items: dict[str, str] = {}
+    draft_read = False
+    if folder.draft.is_file():
+        try:
+            issue = read_draft(folder.draft, sections=ws.settings.section_names() or None)
+            draft_items = {item.url: item.title for item in issue.items()}
+            draft_read = True
+        except DigestError as exc:
+            notes.append(f"draft.md cannot be read, so 'in draft' is unknown: {exc}")
+    draft_keys = {link_key(url): title for url, title in draft_items.items()}
+    articles = JsonCache(ws.cache_dir / "articles")
+
+    rows: list[LinkStatus] = []
+    seen: dict[str, int] = {}
+    for index, link in enumerate(links, start=1):
+        key = link_key(link)
+        if key in seen:
+            rows.append(LinkStatus(index, link.url, "duplicate", f"same link as entry {seen[key]}"))
+            continue
+        seen[key] = index
+        made = composed.get(key)
+        entry = by_url.get(link.url) or by_url.get(key)
+        state, detail = _state(link.title, made, key, entry, draft_items, draft_keys, draft_read)
+        if state == "new":
+            article = articles.get(key)
+            if isinstance(article, dict):
+                state, detail = "fetched", str(article.get("title") or link.title or "")
+        rows.append(LinkStatus(index, link.url, state, detail))
+    return rows, notes
+
+
+def _state(
+    title: str | None,
+    made: str | None,
+    key: str,
+    entry: dict[str, Any] | None,
+    draft_items: dict[str, str],
+    draft_keys: dict[str, str],
+    draft_read: bool,
+) -> tuple[str, str]:
+    """State and detail of one link from state.json, draft.md and report.json."""
+    if made is not None and made in draft_items:
+        return "in draft", draft_items[made]
+    if made is None and key in draft_keys:
+        return "in draft", draft_keys[key]
+    if made is not None and draft_read:
+        return "deleted", "removed from the draft by the editor"
+    status = entry.get("status") if entry is not None else None
+    if entry is not None and status == "failed":
+        return "failed", str(entry.get("error") or "unknown error")
+    if entry is not None and status in ("ok", "cached"):
+        return "summarized", str(entry.get("title") or title or "")
+    return "new", title or ""
+
+
+def _counts(rows: list[LinkStatus]) -> str:
+    order = list(STATE_STYLES)
+    counts = {state: sum(1 for r in rows if r.state == state) for state in order}
+    parts = [f"{n} {state}" for state, n in counts.items() if n]
+    return f"{len(rows)} link(s): " + (", ".join(parts) if parts else "none")
+
+
+def _heading(ws: Workspace, folder: IssueFolder) -> str:
+    meta = folder.read_meta()
+    period = (
+        f"Period {meta.period_start} ~ {meta.period_end}"
+        if meta is not None
+        else "Period not set yet (`digest new` or the first compose sets it)"
+    )
+    number = f"issue {folder.id}" if meta is None else f"issue {folder.id} (number {meta.number})"
+    return f"{number}, {period}; {folder.path}"
+
+
+def print_status(ws: Workspace, folder: IssueFolder, console: Console) -> list[LinkStatus]:
+    """Print a table of the issue's links on a terminal, plain lines otherwise."""
+    rows, notes = link_statuses(ws, folder)
+    console.print(_heading(ws, folder), markup=False, highlight=False)
+    for note in notes:
+        console.print(f"note: {note}", markup=False, highlight=False)
+    if not rows:
+        console.print(
+            f"no links in {folder.links}; add some with `digest add URL`",
+            markup=False,
+            highlight=False,
+        )
+        return rows
+    if console.is_terminal:
+        table = Table(show_edge=False, header_style="bold", pad_edge=False)
+        table.add_column("#", justify="right", no_wrap=True)
+        table.add_column("state", no_wrap=True)
+        table.add_column("link", overflow="fold")
+        table.add_column("title / why", overflow="fold")
+        for row in rows:
+            style = STATE_STYLES.get(row.state, "")
+            state = f"[{style}]{row.state}[/]"
+            table.add_row(str(row.index), state, _escape(row.url), _escape(row.detail))
+        console.print(table)
+    else:
+        width = max(len(state) for state in STATE_STYLES)
+        for row in rows:
+            line = f"{row.index:>3}  {row.state:<{width}}  {row.url}"
+            if row.detail:
+                line += f"  — {row.detail}"
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
+    console.print(_counts(rows), markup=False, highlight=False)
+    return rows
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)

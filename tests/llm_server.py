@@ -1,0 +1,267 @@
+"""A real local OpenAI-compatible chat completions server for tests and benchmarks.
+
+It answers POST /v1/chat/completions, records every parsed request body, measures how many
+requests were in flight at once, and can be scripted to misbehave: push replies with
+`script(...)` (consumed one per request, in order) or set persistent behaviour
+(`reject_json_schema` like llama.cpp, `prose` like an Ollama that ignores response_format,
+`latency` for every answer). By default it answers with a valid summary derived from the
+request: bullets quoting the first sentences of the text between <article> and </article>.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Scripted:
+    """One scripted answer: an HTTP status with a raw body, or a message content."""
+
+    status: int = 200
+    content: str | None = None  # the assistant message content (status 200)
+    refusal: str | None = None
+    body: Any = None  # a raw JSON body (for error statuses)
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+
+def rate_limited(retry_after: str = "0") -> Scripted:
+    """HTTP 429 with Retry-After."""
+    body = {
+        "error": {
+            "message": "Rate limit reached",
+            "type": "requests",
+            "code": "rate_limit_exceeded",
+        }
+    }
+    return Scripted(status=429, body=body, headers={"Retry-After": retry_after})
+
+
+def server_error(retry_after: str | None = "0") -> Scripted:
+    """HTTP 500 (with Retry-After unless None)."""
+    headers = {"Retry-After": retry_after} if retry_after is not None else {}
+    return Scripted(
+        status=500,
+        body={"error": {"message": "internal error", "type": "server_error"}},
+        headers=headers,
+    )
+
+
+def llamacpp_schema_error() -> Scripted:
+    """What llama.cpp's server answers to response_format json_schema."""
+    message = (
+        "1 validation error for ResponseFormat\ntype\n  Input should be 'text' or 'json_object'"
+    )
+    return Scripted(
+        status=500, body={"error": {"code": 500, "message": message, "type": "server_error"}}
+    )
+
+
+def slow(seconds: float) -> Scripted:
+    """A default answer after a delay."""
+    return Scripted(delay=seconds)
+
+
+def content(text: str) -> Scripted:
+    """A 200 answer whose message content is exactly text."""
+    return Scripted(content=text)
+
+
+def refusal(text: str = "I'm sorry, I can't help with that.") -> Scripted:
+    """A structured-output refusal (message.refusal set, content null)."""
+    return Scripted(refusal=text)
+
+
+def empty() -> Scripted:
+    """A 200 answer with empty content."""
+    return Scripted(content="")
+
+
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+
+
+def _between(text: str, tag: str) -> str | None:
+    match = re.search(rf"<{tag}>\s*(.*?)\s*</{tag}>", text, re.S)
+    return match.group(1) if match else None
+
+
+def _user_text(body: dict[str, Any]) -> str:
+    """The user message holding the data (a repair request comes after it)."""
+    parts = [m.get("content") or "" for m in body.get("messages", []) if m.get("role") == "user"]
+    with_data = [p for p in parts if "<article>" in p or "<items>" in p]
+    return (with_data or parts or [""])[0]
+
+
+def default_answer(body: dict[str, Any]) -> str:
+    """A valid answer for the request's format, derived from its article or items."""
+    user = _user_text(body)
+    response_format = body.get("response_format") or {"type": "text"}
+    items = _between(user, "items")
+    if items is not None:
+        titles = re.findall(r"^#+ (.+)$", items, re.M) or ["the week"]
+        bullets = [f"Takeaway about {t}" for t in titles[:3]]
+        if response_format.get("type") == "text":
+            return "\n".join(f"- {b}" for b in bullets)
+        return json.dumps({"bullets": bullets})
+    article = _between(user, "article") or ""
+    sentences = [s.strip() for s in _SENTENCE.split(" ".join(article.split())) if s.strip()]
+    first = sentences[0] if sentences else "Nothing to say"
+    second = sentences[1] if len(sentences) > 1 else first
+    schema = (
+        response_format.get("schema") or response_format.get("json_schema", {}).get("schema") or {}
+    )
+    enum = schema.get("properties", {}).get("section", {}).get("enum")
+    section = None
+    if enum:
+        named = (n for n in enum if re.search(rf"\b{re.escape(n)}\b", article, re.I))
+        section = next(named, enum[0])
+    if response_format.get("type") == "text":
+        return f"# Server title\n\n- {first}\n  - {second}\n- Second point"
+    summary: dict[str, Any] = {
+        "title": "Server title",
+        "translated_title": "서버 제목",
+        "bullets": [{"text": first, "children": [{"text": second, "children": []}]}],
+        "tags": ["test"],
+    }
+    if enum:
+        summary["section"] = section
+    return json.dumps(summary, ensure_ascii=False)
+
+
+class LLMServer:
+    """Threaded OpenAI-compatible server on 127.0.0.1; `url` is the base URL (…/v1)."""
+
+    def __init__(self, latency: float = 0.0) -> None:
+        self.latency = latency
+        self.reject_json_schema = False
+        self.prose = False
+        self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.answer: Callable[[dict[str, Any]], str] = default_answer
+        self._script: deque[Scripted] = deque()
+        self._lock = threading.Lock()
+        server = self
+
+        class _Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+            wbufsize = 1 << 16  # headers and body in one write
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                with server._lock:
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                try:
+                    status, payload, headers = server._respond(
+                        self.path, raw, dict(self.headers.items())
+                    )
+                finally:
+                    with server._lock:
+                        server.in_flight -= 1
+                data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    for key, value in headers.items():
+                        self.send_header(key, value)
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        class _Server(ThreadingHTTPServer):
+            request_queue_size = 128
+            daemon_threads = True
+
+        self.httpd = _Server(("127.0.0.1", 0), _Handler)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    def _respond(
+        self, path: str, raw: bytes, headers: dict[str, str]
+    ) -> tuple[int, Any, dict[str, str]]:
+        if path.rstrip("/") != "/v1/chat/completions":
+            return 404, {"error": {"message": f"no route {path}"}}, {}
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return 400, {"error": {"message": "body is not JSON"}}, {}
+        with self._lock:
+            self.requests.append(body)
+            self.headers.append(headers)
+            scripted = self._script.popleft() if self._script else None
+        delay = self.latency + (scripted.delay if scripted else 0.0)
+        if delay:
+            time.sleep(delay)
+        response_format = body.get("response_format") or {}
+        if (
+            scripted is None
+            and self.reject_json_schema
+            and response_format.get("type") == "json_schema"
+        ):
+            scripted = llamacpp_schema_error()
+        if scripted is not None and scripted.status != 200:
+            return scripted.status, scripted.body, scripted.headers
+        if scripted is not None and (scripted.content is not None or scripted.refusal is not None):
+            text, refused = scripted.content, scripted.refusal
+        elif self.prose:
+            article = _between(_user_text(body), "article") or ""
+            text, refused = f"Here is a summary. {article[:120]}", None
+        else:
+            text, refused = self.answer(body), None
+        prompt = sum(len(m.get("content") or "") for m in body.get("messages", []))
+        completion = len(text or refused or "")
+        payload = {
+            "id": f"chatcmpl-{len(self.requests)}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model", "test-model"),
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": text, "refusal": refused},
+                }
+            ],
+            "usage": {
+                "prompt_tokens": prompt // 4 + 1,
+                "completion_tokens": completion // 4 + 1,
+                "total_tokens": prompt // 4 + completion // 4 + 2,
+            },
+        }
+        return 200, payload, scripted.headers if scripted else {}
+
+    def script(self, *replies: Scripted) -> None:
+        """Answer the next requests with these, in order; then the default again."""
+        with self._lock:
+            self._script.extend(replies)
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def start(self) -> LLMServer:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
