@@ -63,11 +63,10 @@ def lint_issue(issue: Issue, draft_text: str, name: str = "draft.md") -> list[Fi
             findings.append(Finding("error", where, f"item {item.title!r} has no bullets; add some or delete the item"))
         if not item.url:
             findings.append(Finding("error", where, f"item {item.title!r} has no source URL"))
-        texts = [item.title, item.translated_title or "", item.note or "", *_walk(item.bullets)]
-        for text in texts:
-            if any(not t.strip() for t in _walk(item.bullets)):
-                findings.append(Finding("error", where, f"item {item.title!r} has an empty bullet"))
-                break
+        bullet_texts = _walk(item.bullets)
+        if any(not text.strip() for text in bullet_texts):
+            findings.append(Finding("error", where, f"item {item.title!r} has an empty bullet"))
+        for text in (item.title, item.translated_title or "", item.note or "", *bullet_texts):
             match = PLACEHOLDER.search(text)
             if match:
                 findings.append(

@@ -342,8 +342,7 @@ class Composer:
             self.progress.finish()
             if own_fetcher:
                 await self.fetcher.aclose()
-            if own_summarizer:
-                await self.summarizer.aclose()
+            await self.summarizer.aclose()  # per-run clients; a reused summarizer reopens them
 
         report = Report(
             issue=self.folder.id,

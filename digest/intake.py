@@ -3,6 +3,11 @@
 `add` and `import` read everything first and write `links.yaml` once, at the end, by
 appending text to it (so the editor's comments and order stay as they were); bad input
 raises a `LinksError` naming the input before anything is written.
+
+`add` refuses the whole command when one argument is not a web URL (exit 1); a duplicate
+of a link already in the issue is skipped and said so (exit 0); a link that appeared in
+another issue is added with a warning naming it. `import` keeps dated entries (feeds,
+bookmarks' ADD_DATE) that fall inside the issue's Period, or on or after `--since`.
 """
 
 from __future__ import annotations
@@ -376,12 +381,7 @@ def add_links(
     section: str | None = None,
     note: str | None = None,
 ) -> AddResult:
-    """Append URLs to the issue's links.yaml: normalized, without duplicates.
-
-    A duplicate of a link already in the issue is skipped (and said so); a link that
-    appeared in another issue is added with a warning naming that issue. Any argument that
-    is not a web URL stops the whole command before links.yaml is touched.
-    """
+    """Append URLs to links.yaml: normalized; duplicates skipped; other issues' links warned."""
     result = AddResult()
     if not urls:
         raise LinksError("no URLs given; pass them as arguments or on standard input with '-'")
@@ -930,11 +930,7 @@ def _read_source(ws: Workspace, source: str) -> _Found:
 def import_source(
     ws: Workspace, folder: IssueFolder, source: str, *, since: dt.date | None = None
 ) -> ImportResult:
-    """Add the links of a text/Markdown file, bookmarks export, OPML or RSS/Atom feed.
-
-    Dated entries (feed entries, bookmarks) are kept when they fall inside the issue's
-    Period, or on or after `since` when given; undated ones are kept and counted.
-    """
+    """Add links from text/Markdown, bookmarks, OPML or a feed; dated ones within the Period."""
     known = _known_links(ws, folder)
     found = _read_source(ws, source)
     meta = ws.ensure_meta(folder)

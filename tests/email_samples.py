@@ -36,7 +36,10 @@ def sample_item(index: int, *, long_parts: bool = False) -> Item:
     korean = index % 2 == 1
     texts = KO if korean else EN
     bullets = [
-        Bullet(text=texts[k % 4], children=[Bullet(text=texts[(k + c + 1) % 4]) for c in range(1 + k % 2)])
+        Bullet(
+            text=texts[k % 4],
+            children=[Bullet(text=texts[(k + c + 1) % 4]) for c in range(1 + k % 2)],
+        )
         for k in range(3)
     ]
     if long_parts:
@@ -47,7 +50,11 @@ def sample_item(index: int, *, long_parts: bool = False) -> Item:
             )
         )
     return Item(
-        title=(f"코루틴 도입 {index}년, 우리 팀이 배운 것들" if korean else f"Postgres {index} ships incremental views"),
+        title=(
+            f"코루틴 도입 {index}년, 우리 팀이 배운 것들"
+            if korean
+            else f"Postgres {index} ships incremental views"
+        ),
         url=f"https://tech.example.com/posts/{index:03d}/incremental-views-and-coroutines",
         translated_title=None if korean else f"포스트그레스 {index}, 증분 뷰를 내놓다",
         site_name="물결 기술 블로그" if korean else "Postgres Weekly",
@@ -70,8 +77,12 @@ def sample_issue(items: int = 12, *, long_parts: bool = False, sections: bool = 
         period_end=dt.date(2026, 11, 21),
         authors=["Editor"],
         intro="이번 호에서는 **증분 뷰**와 코루틴 도입기를 다룹니다.\n\n즐겁게 읽어 주세요.",
-        sections=[Section(name=name, items=group) for name, group in zip(names, groups, strict=True)],
-        closing=Closing(title="정리", bullets=[Bullet(text="이번 주의 공통 주제는 **측정**입니다.")]),
+        sections=[
+            Section(name=name, items=group) for name, group in zip(names, groups, strict=True)
+        ],
+        closing=Closing(
+            title="정리", bullets=[Bullet(text="이번 주의 공통 주제는 **측정**입니다.")]
+        ),
     )
 
 
@@ -79,7 +90,11 @@ def sample_settings(**email: Any) -> Settings:
     """Settings for a Korean newsletter with sections, a web_url and an unsubscribe link."""
     return Settings.model_validate(
         {
-            "newsletter": {"name": "Article Weekly", "language": "ko", "web_url": "https://blog.example/posts/issue-{number}/"},
+            "newsletter": {
+                "name": "Article Weekly",
+                "language": "ko",
+                "web_url": "https://blog.example/posts/issue-{number}/",
+            },
             "sections": [{"name": name} for name in SECTIONS],
             "email": {"unsubscribe": "mailto:leave@example.com?subject=unsubscribe", **email},
         }

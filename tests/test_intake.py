@@ -180,7 +180,8 @@ def test_duplicate_in_the_issue_is_refused_and_reported(ws: Path) -> None:
     before = links.read_bytes()
     result = add(ws, "https://A.example/post/?utm_campaign=weekly#intro")
     assert result.exit_code == 0, result.output
-    assert "skipped https://a.example/post: already in issue 001 (entry 1 of links.yaml)" in result.output
+    said = "skipped https://a.example/post: already in issue 001 (entry 1 of links.yaml)"
+    assert said in result.output
     assert "0 added" in result.output
     assert links.read_bytes() == before
 

@@ -207,7 +207,8 @@ def test_unreachable_endpoint_falls_back_to_offline(tmp_path: Path) -> None:
 def test_llamacpp_json_schema_error_falls_back_to_json_object_for_the_run(llm: LLMServer) -> None:
     llm.reject_json_schema = True
     summarizer = make(llm, concurrency=1)
-    first, second = in_turn(summarizer, (article(), Link(url="a")), (article(TEXT + " More."), Link(url="b")))
+    # Two at once: the second waits its turn and then uses the fallback the first found.
+    first, second = run(summarizer, (article(), Link(url="a")), (article(TEXT + " More."), Link(url="b")))
     assert first.source == second.source == "llm"
     kinds = [body["response_format"]["type"] for body in llm.requests]
     assert kinds == ["json_schema", "json_object", "json_object"]
