@@ -60,7 +60,13 @@ def lint_issue(issue: Issue, draft_text: str, name: str = "draft.md") -> list[Fi
     for item in items:
         where = f"{name}:{lines.get(item.title, '?')}"
         if not item.bullets:
-            findings.append(Finding("error", where, f"item {item.title!r} has no bullets; add some or delete the item"))
+            findings.append(
+                Finding(
+                    "error",
+                    where,
+                    f"item {item.title!r} has no bullets; add some or delete the item",
+                )
+            )
         if not item.url:
             findings.append(Finding("error", where, f"item {item.title!r} has no source URL"))
         bullet_texts = _walk(item.bullets)
@@ -70,7 +76,11 @@ def lint_issue(issue: Issue, draft_text: str, name: str = "draft.md") -> list[Fi
             match = PLACEHOLDER.search(text)
             if match:
                 findings.append(
-                    Finding("error", where, f"leftover placeholder {match.group(0)!r} in item {item.title!r}")
+                    Finding(
+                        "error",
+                        where,
+                        f"leftover placeholder {match.group(0)!r} in item {item.title!r}",
+                    )
                 )
                 break
     for text in (issue.intro or "", issue.title):
@@ -102,17 +112,32 @@ def check_issue(ws: Workspace, folder: IssueFolder, *, check_links: bool = False
     subject = renderer.subject(issue)
     if len(subject) > SUBJECT_MAX:
         findings.append(
-            Finding("warning", "email.subject", f"subject is {len(subject)} characters; inboxes cut it near {SUBJECT_MAX}")
+            Finding(
+                "warning",
+                "email.subject",
+                f"subject is {len(subject)} characters; inboxes cut it near {SUBJECT_MAX}",
+            )
         )
     html = renderer.render(issue).email_html
     size = len(html.encode("utf-8"))
     if size > GMAIL_CLIP_BYTES:
         findings.append(
-            Finding("warning", str(folder.email_html), f"email is {size / 1024:.0f} KB; Gmail clips messages over 102 KB: shorten or split the issue")
+            Finding(
+                "warning",
+                str(folder.email_html),
+                f"email is {size / 1024:.0f} KB; Gmail clips messages over 102 KB: shorten or split the issue",
+            )
         )
-    if folder.email_html.is_file() and folder.email_html.stat().st_mtime < folder.draft.stat().st_mtime:
+    if (
+        folder.email_html.is_file()
+        and folder.email_html.stat().st_mtime < folder.draft.stat().st_mtime
+    ):
         findings.append(
-            Finding("warning", str(folder.email_html), f"older than draft.md; run `digest render {folder.id}`")
+            Finding(
+                "warning",
+                str(folder.email_html),
+                f"older than draft.md; run `digest render {folder.id}`",
+            )
         )
     if check_links:
         findings += asyncio.run(_check_links(ws, folder, [item.url for item in issue.items()]))

@@ -176,11 +176,17 @@ class Composer:
         self.articles.set(key, article.model_dump(mode="json"))
         return article
 
-    async def _process(self, link: Link, refresh: bool) -> tuple[LinkReport, Item | None, str | None]:
+    async def _process(
+        self, link: Link, refresh: bool
+    ) -> tuple[LinkReport, Item | None, str | None]:
         report = LinkReport(url=link.url, status="failed")
         try:
             article = await self._article(link, refresh, report)
-            report.final_url = normalize_url(article.final_url) if is_web_url(article.final_url) else article.final_url
+            report.final_url = (
+                normalize_url(article.final_url)
+                if is_web_url(article.final_url)
+                else article.final_url
+            )
             if article.truncated:
                 report.warnings.append(
                     f"body cut at the size limit ({self.settings.fetch.max_bytes} bytes, fetch.max_bytes)"
@@ -210,7 +216,9 @@ class Composer:
         return Item(
             title=escape_title(summary.title) or escape_title(article.final_url),
             url=item_url(article, self.folder.path),
-            translated_title=escape_title(summary.translated_title) if summary.translated_title else None,
+            translated_title=escape_title(summary.translated_title)
+            if summary.translated_title
+            else None,
             site_name=site,
             bullets=clean_bullets(summary.bullets),
             note=note or None,
@@ -232,7 +240,9 @@ class Composer:
             sections=[] if self.settings.sections else [Section(name=None)],
         )
 
-    def _place(self, issue: Issue, item: Item, section: str | None, replace_url: str | None) -> None:
+    def _place(
+        self, issue: Issue, item: Item, section: str | None, replace_url: str | None
+    ) -> None:
         """Put an item in the draft: in place of replace_url, else at the end of its section."""
         if replace_url is not None:
             for sec in issue.sections:
@@ -254,7 +264,11 @@ class Composer:
         order = {name: i for i, name in enumerate(names)}
         new = Section(name=target, items=[item])
         position = next(
-            (i for i, sec in enumerate(issue.sections) if order.get(sec.name or "", 0) > order[target]),
+            (
+                i
+                for i, sec in enumerate(issue.sections)
+                if order.get(sec.name or "", 0) > order[target]
+            ),
             len(issue.sections),
         )
         issue.sections.insert(position, new)
@@ -282,7 +296,8 @@ class Composer:
             key = link_key(link)
             if key in seen:
                 reports[index] = LinkReport(
-                    url=link.url, status="skipped",
+                    url=link.url,
+                    status="skipped",
                     error=f"duplicate of entry {seen[key] + 1} in links.yaml",
                 )
                 continue
@@ -294,19 +309,32 @@ class Composer:
                 jobs.append((index, link, True, made if made in draft_urls else None))
             elif in_draft:
                 reports[index] = LinkReport(
-                    url=link.url, final_url=made, status="cached", summary_source="editor",
-                    title=next((i.title for i in draft.items() if i.url == made), None) if draft else None,
+                    url=link.url,
+                    final_url=made,
+                    status="cached",
+                    summary_source="editor",
+                    title=next((i.title for i in draft.items() if i.url == made), None)
+                    if draft
+                    else None,
                 )
             elif made is not None:
                 reports[index] = LinkReport(
-                    url=link.url, final_url=made, status="skipped",
-                    warnings=["deleted from the draft by the editor; not brought back "
-                              f"(`digest compose --refresh {link.url}` brings it back)"],
+                    url=link.url,
+                    final_url=made,
+                    status="skipped",
+                    warnings=[
+                        "deleted from the draft by the editor; not brought back "
+                        f"(`digest compose --refresh {link.url}` brings it back)"
+                    ],
                 )
             else:
                 jobs.append((index, link, False, None))
 
-        unknown = [r for r in self.options.refresh if not any(_matches(r, ln, composed.get(link_key(ln))) for ln in links)]
+        unknown = [
+            r
+            for r in self.options.refresh
+            if not any(_matches(r, ln, composed.get(link_key(ln))) for ln in links)
+        ]
         if unknown:
             raise LinksError(f"--refresh {unknown[0]}: not a link of this issue; check links.yaml")
 
@@ -314,18 +342,25 @@ class Composer:
         own_summarizer = self.summarizer is None
         if own_summarizer:
             self.summarizer = make_summarizer(
-                self.settings, self.ws.secrets, offline=self.options.offline,
-                cache_dir=self.ws.cache_dir / "llm", templates_dir=self.ws.templates_dir,
+                self.settings,
+                self.ws.secrets,
+                offline=self.options.offline,
+                cache_dir=self.ws.cache_dir / "llm",
+                templates_dir=self.ws.templates_dir,
             )
         if own_fetcher:
             self.fetcher = Fetcher(self.settings.fetch)
         assert self.summarizer is not None and self.fetcher is not None
         self.progress.start(len(jobs))
         try:
-            results = await asyncio.gather(*(self._process(link, refresh) for _, link, refresh, _ in jobs))
+            results = await asyncio.gather(
+                *(self._process(link, refresh) for _, link, refresh, _ in jobs)
+            )
             issue = draft or self._new_issue()
             new_items = 0
-            for (index, link, _, replace_url), (report, item, section) in zip(jobs, results, strict=True):
+            for (index, link, _, replace_url), (report, item, section) in zip(
+                jobs, results, strict=True
+            ):
                 reports[index] = report
                 if item is None:
                     continue

@@ -128,7 +128,7 @@ SECRET_VARIABLES = {
     "OPENAI_API_KEY": "API key of the OpenAI-compatible endpoint (enables LLM summaries)",
     "OPENAI_BASE_URL": "base URL of an OpenAI-compatible endpoint (Ollama, vLLM, llama.cpp)",
     "DIGEST_SMTP_PASSWORD": "password for send.smtp_user",
-    "POSTMARK_SERVER_TOKEN": "server token when send.provider = \"postmark\"",
+    "POSTMARK_SERVER_TOKEN": 'server token when send.provider = "postmark"',
 }
 
 

@@ -183,11 +183,15 @@ class _Cursor:
 def _split_front_matter(text: str, path: Path) -> tuple[dict[str, Any], str, int]:
     lines = text.split("\n")
     if not lines or lines[0].strip() != FRONT:
-        raise DraftError(path, 1, f"the draft must start with TOML front matter between '{FRONT}' lines")
+        raise DraftError(
+            path, 1, f"the draft must start with TOML front matter between '{FRONT}' lines"
+        )
     try:
         end = next(i for i in range(1, len(lines)) if lines[i].strip() == FRONT)
     except StopIteration:
-        raise DraftError(path, 1, f"the front matter is not closed: add a '{FRONT}' line after it") from None
+        raise DraftError(
+            path, 1, f"the front matter is not closed: add a '{FRONT}' line after it"
+        ) from None
     try:
         data = tomllib.loads("\n".join(lines[1:end]))
     except tomllib.TOMLDecodeError as exc:
@@ -216,14 +220,18 @@ def _front_values(data: dict[str, Any], path: Path) -> dict[str, Any]:
             raise DraftError(path, 2, f"front matter has no `{key}`; add it (see README: draft.md)")
     period = data["period"]
     if not isinstance(period, list) or len(period) != 2:
-        raise DraftError(path, 2, "front matter `period` must be two dates: [\"2026-11-15\", \"2026-11-21\"]")
+        raise DraftError(
+            path, 2, 'front matter `period` must be two dates: ["2026-11-15", "2026-11-21"]'
+        )
     date = data["date"]
     if isinstance(date, dt.date) and not isinstance(date, dt.datetime):
         date = dt.datetime.combine(date, dt.time())
     if not isinstance(date, dt.datetime):
         raise DraftError(path, 2, f"front matter `date` must be a TOML date-time, got {date!r}")
     if not isinstance(data["number"], int):
-        raise DraftError(path, 2, f"front matter `number` must be an integer, got {data['number']!r}")
+        raise DraftError(
+            path, 2, f"front matter `number` must be an integer, got {data['number']!r}"
+        )
     for key in ("authors", "tags"):
         value = data.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -259,7 +267,10 @@ def _parse_bullets(tokens: list[Any], start: int, cur: _Cursor) -> tuple[list[Bu
             t = tokens[i]
             if t.type == "inline":
                 if text is not None:
-                    raise cur.fail(t.map, "a bullet holds two paragraphs; keep one line per bullet or nest a '  - ' bullet")
+                    raise cur.fail(
+                        t.map,
+                        "a bullet holds two paragraphs; keep one line per bullet or nest a '  - ' bullet",
+                    )
                 text = _inline_text(t.content)
                 i += 1
             elif t.type == "bullet_list_open":
@@ -268,7 +279,10 @@ def _parse_bullets(tokens: list[Any], start: int, cur: _Cursor) -> tuple[list[Bu
             elif t.type in ("paragraph_open", "paragraph_close"):
                 i += 1
             else:
-                raise cur.fail(t.map or token.map, f"unexpected {t.type.replace('_open', '')} inside a bullet; bullets hold one line of text and nested '  - ' bullets")
+                raise cur.fail(
+                    t.map or token.map,
+                    f"unexpected {t.type.replace('_open', '')} inside a bullet; bullets hold one line of text and nested '  - ' bullets",
+                )
         bullets.append(Bullet(text=text or "", children=children))
         i += 1
     return bullets, i + 1
@@ -316,7 +330,10 @@ def parse_draft(
     def finish_item() -> None:
         nonlocal item
         if item is not None and not item.url:
-            raise cur.fail(item_map, f"item {item.title!r} has no source URL: put it on its own line under the heading, like <https://example.com/article>")
+            raise cur.fail(
+                item_map,
+                f"item {item.title!r} has no source URL: put it on its own line under the heading, like <https://example.com/article>",
+            )
         item = None
 
     i = 0
@@ -332,14 +349,23 @@ def parse_draft(
                 in_closing = True
             elif sectioned and level == 2:
                 if title not in (sections or []):
-                    raise cur.fail(t.map, f"section {title!r} is not configured; add it to [[sections]] in digest.toml or move its items under one of: {', '.join(sections or [])}")
+                    raise cur.fail(
+                        t.map,
+                        f"section {title!r} is not configured; add it to [[sections]] in digest.toml or move its items under one of: {', '.join(sections or [])}",
+                    )
                 current_section = Section(name=title)
                 result_sections.append(current_section)
             elif level == item_level:
                 if current_section is None:
-                    raise cur.fail(t.map, f"item {title!r} is outside any section; put a '## Section' heading above it")
+                    raise cur.fail(
+                        t.map,
+                        f"item {title!r} is outside any section; put a '## Section' heading above it",
+                    )
                 match = _TITLE_LINK.match(title)
-                item = Item(title=match.group("title") if match else title, url=match.group("url") if match else "")
+                item = Item(
+                    title=match.group("title") if match else title,
+                    url=match.group("url") if match else "",
+                )
                 item_map = t.map
                 current_section.items.append(item)
             else:
@@ -354,7 +380,10 @@ def parse_draft(
             elif item is not None:
                 item.bullets.extend(bullets)
             else:
-                raise cur.fail(t.map, "a bullet list outside any item; put it under an item's heading or remove it")
+                raise cur.fail(
+                    t.map,
+                    "a bullet list outside any item; put it under an item's heading or remove it",
+                )
             continue
         if t.type == "blockquote_open":
             depth, j = 1, i + 1
@@ -371,10 +400,14 @@ def parse_draft(
             content = tokens[i + 1].content.strip()
             if item is None and not in_closing:
                 if current_section is None or not any(s.items for s in result_sections):
-                    intro.append("\n".join(body_lines[t.map[0] : t.map[1]]).strip() if t.map else content)
+                    intro.append(
+                        "\n".join(body_lines[t.map[0] : t.map[1]]).strip() if t.map else content
+                    )
                     i += 3
                     continue
-                raise cur.fail(t.map, "text between items; make it a bullet ('- ') or a note ('> ') of an item")
+                raise cur.fail(
+                    t.map, "text between items; make it a bullet ('- ') or a note ('> ') of an item"
+                )
             if item is not None:
                 url = _URL_LINE.match(content)
                 translated = _TRANSLATED.match(content)
@@ -384,12 +417,18 @@ def parse_draft(
                 elif translated and not item.translated_title and not item.bullets:
                     item.translated_title = translated.group("a") or translated.group("b")
                 else:
-                    raise cur.fail(t.map, f"unexpected text in item {item.title!r}; make it a bullet ('- ') or a note ('> ')")
+                    raise cur.fail(
+                        t.map,
+                        f"unexpected text in item {item.title!r}; make it a bullet ('- ') or a note ('> ')",
+                    )
                 i += 3
                 continue
             raise cur.fail(t.map, "text in the closing section; make it a bullet ('- ')")
         if t.type in ("hr", "html_block", "fence", "code_block", "ordered_list_open", "table_open"):
-            raise cur.fail(t.map, f"a {t.type.split('_')[0]} block is not part of the draft grammar; use bullets ('- ') or notes ('> ')")
+            raise cur.fail(
+                t.map,
+                f"a {t.type.split('_')[0]} block is not part of the draft grammar; use bullets ('- ') or notes ('> ')",
+            )
         i += 1
     finish_item()
     return Issue(

@@ -68,7 +68,7 @@ class Fetched:
     final_url: str
     content_type: str
     charset: str | None
-    body: bytes
+    body: bytes = field(repr=False)  # a repr of megabytes helps no one
     truncated: bool = False
     status: int = 200
     elapsed: float = 0.0

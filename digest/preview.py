@@ -81,7 +81,9 @@ def _handler(state: PreviewState) -> type[BaseHTTPRequestHandler]:
             elif self.path in ("/", "/index.html"):
                 payload, kind = state.page(), "text/html; charset=utf-8"
             elif self.path == "/email.txt":
-                payload = state.folder.email_txt.read_bytes() if state.folder.email_txt.exists() else b""
+                payload = (
+                    state.folder.email_txt.read_bytes() if state.folder.email_txt.exists() else b""
+                )
                 kind = "text/plain; charset=utf-8"
             else:
                 self.send_error(404)
@@ -122,7 +124,9 @@ def serve(
     try:
         server = ThreadingHTTPServer(("127.0.0.1", port), _handler(state))
     except OSError as exc:
-        raise DigestError(f"cannot listen on 127.0.0.1:{port} ({exc.strerror}); try --port 0") from None
+        raise DigestError(
+            f"cannot listen on 127.0.0.1:{port} ({exc.strerror}); try --port 0"
+        ) from None
     server.daemon_threads = True
     stop = stop or threading.Event()
     paths = [folder.path, builtin_templates_dir()]
@@ -132,7 +136,9 @@ def serve(
     watcher.start()
     host, real_port = server.server_address[:2]
     announce(f"http://{host}:{real_port}/")
-    serving = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    serving = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+    )
     serving.start()
     try:
         while not stop.wait(0.2):

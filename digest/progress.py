@@ -35,7 +35,13 @@ class RichProgress(NoProgress):
     """A live progress bar with the link being worked on."""
 
     def __init__(self, console: Console) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
 
         self.console = console
         self.bar = Progress(
@@ -99,6 +105,7 @@ def print_summary(console: Console, folder: IssueFolder, result: ComposeResult) 
         console.print(f"draft {state}: {folder.draft}", markup=False)
         if not result.render_error:
             console.print(
-                f"rendered: {folder.issue_md}, {folder.email_html}, {folder.email_txt}", markup=False
+                f"rendered: {folder.issue_md}, {folder.email_html}, {folder.email_txt}",
+                markup=False,
             )
     console.print(f"report: {folder.report}", markup=False)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from digest.config import SectionSettings, Secrets, Settings
+from digest.config import Secrets, SectionSettings, Settings
 from digest.errors import ConfigError
 from digest.models import Article, Bullet, Closing, Item, Link, LLMStats, Summary
 
@@ -126,7 +126,9 @@ class OfflineSummarizer:
         """The same, synchronously."""
         groups = _blocks(article.text)
         sentences = [
-            (gi, s) for gi, (_, paragraphs) in enumerate(groups) for p in paragraphs
+            (gi, s)
+            for gi, (_, paragraphs) in enumerate(groups)
+            for p in paragraphs
             for s in split_sentences(p)
         ]
         frequency = Counter(w for _, s in sentences for w in set(_words(s)))
@@ -238,12 +240,15 @@ def make_summarizer(
         return OfflineSummarizer()
     if not secrets.openai_api_key and not base_url:
         raise ConfigError(
-            "llm.provider is \"openai\" but no key is set: set OPENAI_API_KEY in the environment "
+            'llm.provider is "openai" but no key is set: set OPENAI_API_KEY in the environment '
             "or .env, set llm.base_url for a local endpoint, or use --offline"
         )
     from digest.llm import OpenAISummarizer
 
     return OpenAISummarizer(
-        settings.llm, secrets, base_url=base_url or None,
-        cache_dir=cache_dir, templates_dir=templates_dir,
+        settings.llm,
+        secrets,
+        base_url=base_url or None,
+        cache_dir=cache_dir,
+        templates_dir=templates_dir,
     )

@@ -45,7 +45,9 @@ def atomic_write(path: Path, data: str | bytes, *, backup: bool = False) -> None
 
 def find_workspace_root(start: Path | None = None, explicit: Path | None = None) -> Path:
     """The folder holding digest.toml: explicit, DIGEST_WORKSPACE, or upwards from start."""
-    chosen = explicit or (Path(os.environ["DIGEST_WORKSPACE"]) if os.environ.get("DIGEST_WORKSPACE") else None)
+    chosen = explicit or (
+        Path(os.environ["DIGEST_WORKSPACE"]) if os.environ.get("DIGEST_WORKSPACE") else None
+    )
     if chosen is not None:
         chosen = chosen.expanduser().resolve()
         if not (chosen / CONFIG_NAME).is_file():
@@ -208,7 +210,7 @@ class Workspace:
         except (ZoneInfoNotFoundError, ValueError):
             raise ConfigError(
                 f"{self.root / CONFIG_NAME}: newsletter.timezone: unknown time zone "
-                f"{self.settings.newsletter.timezone!r}; use a name like \"Asia/Seoul\""
+                f'{self.settings.newsletter.timezone!r}; use a name like "Asia/Seoul"'
             ) from None
 
     def now(self) -> dt.datetime:

@@ -17,10 +17,13 @@ LONG_WORD = "Supercalifragilisticexpialidocious" * 3
 LONG_IDENTIFIER = "`AbstractSingletonProxyFactoryBeanConfigurationRegistryInitializer`"
 
 KO = [
-    "주문 서비스 팀은 작년 가을부터 스프링 기반 주문 서비스에 코틀린 코루틴을 단계적으로 도입했습니다.",
-    "도입 후 주문 생성 API의 평균 응답 시간은 320ms에서 140ms로 줄었고, 인스턴스 수는 12대에서 7대로 줄었습니다.",
+    "주문 서비스 팀은 작년 가을부터 스프링 기반 주문 서비스에 "
+    "코틀린 코루틴을 단계적으로 도입했습니다.",
+    "도입 후 주문 생성 API의 평균 응답 시간은 320ms에서 140ms로 줄었고, "
+    "인스턴스 수는 12대에서 7대로 줄었습니다.",
     "모든 코루틴을 요청 스코프 안에서 시작하도록 **규칙**을 정한 뒤에야 이 문제가 사라졌습니다.",
-    "팀은 블로킹 호출을 `Dispatchers.IO`로 감싸는 래퍼를 만들고 [가이드](https://kotlinlang.org/docs/coroutines-guide.html)를 공유했습니다.",
+    "팀은 블로킹 호출을 `Dispatchers.IO`로 감싸는 래퍼를 만들고 "
+    "[가이드](https://kotlinlang.org/docs/coroutines-guide.html)를 공유했습니다.",
 ]
 EN = [
     "The release adds incremental materialized views that refresh only the rows that changed.",

@@ -45,10 +45,20 @@ def make_issue(make_workspace, draft: str, toml: str = ""):
 
 def test_check_reports_errors_and_exits_1(make_workspace) -> None:
     root, issue = make_issue(make_workspace, DRAFT)
-    (issue / "report.json").write_text(json.dumps({"links": [
-        {"url": "https://a.example/post", "final_url": "https://a.example/post", "status": "ok",
-         "warnings": ["figure '42%' not found in the source: \"...\""]}
-    ]}))
+    (issue / "report.json").write_text(
+        json.dumps(
+            {
+                "links": [
+                    {
+                        "url": "https://a.example/post",
+                        "final_url": "https://a.example/post",
+                        "status": "ok",
+                        "warnings": ["figure '42%' not found in the source: \"...\""],
+                    }
+                ]
+            }
+        )
+    )
     result = runner.invoke(app, ["check", "--workspace", str(root)])
     assert result.exit_code == 1, result.output
     assert "'An empty item' has no bullets" in result.output
@@ -60,7 +70,9 @@ def test_check_reports_errors_and_exits_1(make_workspace) -> None:
 def test_clean_issue_passes_and_warns_about_long_subject(make_workspace) -> None:
     clean = DRAFT[: DRAFT.index("## An empty item")]
     root, issue = make_issue(
-        make_workspace, clean, '[email]\nsubject = "{title} — a very long subject line that keeps going and going on and on past the limit"\n'
+        make_workspace,
+        clean,
+        '[email]\nsubject = "{title} — a very long subject line that keeps going and going on and on past the limit"\n',
     )
     result = runner.invoke(app, ["check", "--workspace", str(root)])
     assert result.exit_code == 0, result.output
@@ -70,7 +82,9 @@ def test_clean_issue_passes_and_warns_about_long_subject(make_workspace) -> None
 
 def test_check_warns_when_email_would_be_clipped(make_workspace) -> None:
     items = "".join(
-        f"## Item {n}\n\n<https://x.example/{n}>\n\n" + "".join(f"- {'long bullet text ' * 12}{k}\n" for k in range(6)) + "\n"
+        f"## Item {n}\n\n<https://x.example/{n}>\n\n"
+        + "".join(f"- {'long bullet text ' * 12}{k}\n" for k in range(6))
+        + "\n"
         for n in range(60)
     )
     root, issue = make_issue(make_workspace, DRAFT[: DRAFT.index("## A finished")] + items)

@@ -21,15 +21,52 @@ from digest.models import Bullet, Closing, Issue, Item, Section
 
 KST = dt.timezone(dt.timedelta(hours=9))
 WORDS = st.sampled_from(
-    ["hello", "world", "모델은", "성능이", "개선됨", "🚀", "✨", "v1.2", "42%", "$3.5M", "C#", "a_b",
-     "x*y", "[x]", "<tag>", "&amp;", "#1", "1.", "-", ">", "`", "\\", "·", "Llama 3.1", "—", "(괄호)"]
+    [
+        "hello",
+        "world",
+        "모델은",
+        "성능이",
+        "개선됨",
+        "🚀",
+        "✨",
+        "v1.2",
+        "42%",
+        "$3.5M",
+        "C#",
+        "a_b",
+        "x*y",
+        "[x]",
+        "<tag>",
+        "&amp;",
+        "#1",
+        "1.",
+        "-",
+        ">",
+        "`",
+        "\\",
+        "·",
+        "Llama 3.1",
+        "—",
+        "(괄호)",
+    ]
 )
 MARKUP = st.sampled_from(
-    ["**굵게**", "_강조_", "`code()`", "[링크](https://example.com/a?b=1)", "<https://example.org>", "~~x~~"]
+    [
+        "**굵게**",
+        "_강조_",
+        "`code()`",
+        "[링크](https://example.com/a?b=1)",
+        "<https://example.org>",
+        "~~x~~",
+    ]
 )
-INLINE = st.lists(st.one_of(WORDS, MARKUP), min_size=1, max_size=8).map(lambda ws: clean_inline(" ".join(ws)))
+INLINE = st.lists(st.one_of(WORDS, MARKUP), min_size=1, max_size=8).map(
+    lambda ws: clean_inline(" ".join(ws))
+)
 TITLE = st.lists(WORDS, min_size=1, max_size=6).map(lambda ws: escape_title(" ".join(ws)))
-URL = st.from_regex(r"https://[a-z]{1,8}\.example/[a-z0-9/_%-]{0,20}(\?q=[a-z0-9]{1,5})?", fullmatch=True)
+URL = st.from_regex(
+    r"https://[a-z]{1,8}\.example/[a-z0-9/_%-]{0,20}(\?q=[a-z0-9]{1,5})?", fullmatch=True
+)
 
 
 def bullets(depth: int = 0) -> st.SearchStrategy[list[Bullet]]:
@@ -45,7 +82,9 @@ ITEM = st.builds(
     title=TITLE,
     url=URL,
     translated_title=st.one_of(st.none(), TITLE),
-    site_name=st.one_of(st.none(), st.sampled_from(["Harbor Notes", "물결 기술 블로그", "GeekNews"])),
+    site_name=st.one_of(
+        st.none(), st.sampled_from(["Harbor Notes", "물결 기술 블로그", "GeekNews"])
+    ),
     bullets=bullets(),
     note=st.one_of(st.none(), NOTE),
 )
@@ -59,10 +98,14 @@ def issues(draw: st.DrawFn, sectioned: bool) -> Issue:
         sections = [Section(name=n, items=draw(st.lists(ITEM, max_size=3))) for n in names]
     else:
         sections = [Section(name=None, items=draw(st.lists(ITEM, max_size=5)))]
-    closing = draw(st.one_of(st.none(), st.builds(Closing, title=st.just("이번 호의 결론"), bullets=bullets(1))))
+    closing = draw(
+        st.one_of(
+            st.none(), st.builds(Closing, title=st.just("이번 호의 결론"), bullets=bullets(1))
+        )
+    )
     start = draw(st.dates(min_value=dt.date(2020, 1, 1), max_value=dt.date(2030, 1, 1)))
     return Issue(
-        title=draw(st.sampled_from(["Article Weekly, Issue 31", "주간 \"읽을거리\" 7호"])),
+        title=draw(st.sampled_from(["Article Weekly, Issue 31", '주간 "읽을거리" 7호'])),
         number=draw(st.integers(min_value=1, max_value=999)),
         date=dt.datetime.combine(start + dt.timedelta(days=8), dt.time(9, 30), tzinfo=KST),
         period_start=start,
@@ -90,7 +133,12 @@ def test_round_trip_sectioned(issue: Issue) -> None:
 
 
 def test_clean_bullets_flattens_empty_and_escapes_block_starts() -> None:
-    cleaned = clean_bullets([Bullet(text="  ", children=[Bullet(text="1. first\nline")]), Bullet(text="# not a heading")])
+    cleaned = clean_bullets(
+        [
+            Bullet(text="  ", children=[Bullet(text="1. first\nline")]),
+            Bullet(text="# not a heading"),
+        ]
+    )
     assert [b.text for b in cleaned] == ["\\1. first line", "\\# not a heading"]
 
 
@@ -143,11 +191,17 @@ def test_unconfigured_section_is_refused() -> None:
     ("text", "words"),
     [
         ("no front matter\n", "must start with TOML front matter"),
-        ("+++\ntitle = \"x\"\n", "not closed"),
+        ('+++\ntitle = "x"\n', "not closed"),
         ("+++\ntitle = \n+++\n", "bad TOML"),
-        ("+++\ntitle = \"x\"\n+++\n", "has no `number`"),
-        ('+++\ntitle = "x"\nnumber = "3"\ndate = 2026-01-01T00:00:00Z\nperiod = [2026-01-01, 2026-01-07]\n+++\n', "integer"),
-        ('+++\ntitle = "x"\nnumber = 3\ndate = 2026-01-01T00:00:00Z\nperiod = ["soon", 2026-01-07]\n+++\n', "must be a date"),
+        ('+++\ntitle = "x"\n+++\n', "has no `number`"),
+        (
+            '+++\ntitle = "x"\nnumber = "3"\ndate = 2026-01-01T00:00:00Z\nperiod = [2026-01-01, 2026-01-07]\n+++\n',
+            "integer",
+        ),
+        (
+            '+++\ntitle = "x"\nnumber = 3\ndate = 2026-01-01T00:00:00Z\nperiod = ["soon", 2026-01-07]\n+++\n',
+            "must be a date",
+        ),
     ],
 )
 def test_bad_front_matter(text: str, words: str) -> None:

@@ -180,7 +180,8 @@ def hostile_issue():
                             text="[click me](javascript:alert(document.cookie)) and [ok](https://ok.example/)"
                         ),
                         Bullet(
-                            text="[data](data:text/html;base64,PHNjcmlwdD4=) [vb](vbscript:msgbox) <a href=javascript:x>a</a>"
+                            text="[data](data:text/html;base64,PHNjcmlwdD4=) [vb](vbscript:msgbox) "
+                            "<a href=javascript:x>a</a>"
                         ),
                         Bullet(
                             text="![img](https://evil.example/pixel.gif) and <https://auto.example/link>"
@@ -331,7 +332,8 @@ def test_workspace_overrides_partials_file_by_file(tmp_path: Path) -> None:
         "<mj-style>.mine { color: red; }</mj-style>", encoding="utf-8"
     )
     (tmp_path / "email" / "footer.mjml.j2").write_text(
-        "<mj-section><mj-column><mj-text>Bye from {{ newsletter.name }} &amp; co</mj-text></mj-column></mj-section>",
+        "<mj-section><mj-column><mj-text>Bye from {{ newsletter.name }} &amp; co</mj-text>"
+        "</mj-column></mj-section>",
         encoding="utf-8",
     )
     html = Renderer(sample_settings(), tmp_path).render(sample_issue(2)).email_html
@@ -346,7 +348,8 @@ def test_broken_partials_are_render_errors(tmp_path: Path) -> None:
     with pytest.raises(RenderError, match="email.mjml.j2"):
         Renderer(sample_settings(), tmp_path).render(sample_issue(2))
     (tmp_path / "email.mjml.j2").write_text(
-        '<mjml><mj-head><mj-include path="email/missing.mjml" /></mj-head><mj-body></mj-body></mjml>',
+        '<mjml><mj-head><mj-include path="email/missing.mjml" /></mj-head>'
+        "<mj-body></mj-body></mjml>",
         encoding="utf-8",
     )
     with pytest.raises(RenderError, match="email/missing.mjml"):

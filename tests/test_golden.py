@@ -22,7 +22,9 @@ def composed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(
         REPO / "issues" / "example",
         root / "issues" / "example",
-        ignore=shutil.ignore_patterns("draft.md*", "issue.md", "email.*", "report.json", "state.json", "outbox", "sent.jsonl"),
+        ignore=shutil.ignore_patterns(
+            "draft.md*", "issue.md", "email.*", "report.json", "state.json", "outbox", "sent.jsonl"
+        ),
     )
     shutil.copy(REPO / "digest.toml", root / "digest.toml")
     result = CliRunner().invoke(app, ["compose", "example", "--offline", "--workspace", str(root)])
@@ -38,4 +40,6 @@ def test_example_matches_golden(composed: Path, name: str) -> None:
         golden.parent.mkdir(parents=True, exist_ok=True)
         golden.write_text(produced, encoding="utf-8")
     assert golden.is_file(), f"no golden {golden}; run `make goldens`"
-    assert produced == golden.read_text(encoding="utf-8"), f"{name} differs from {golden}; if intended, run `make goldens`"
+    assert produced == golden.read_text(encoding="utf-8"), (
+        f"{name} differs from {golden}; if intended, run `make goldens`"
+    )

@@ -19,16 +19,46 @@ from tests.conftest import article_html
 runner = CliRunner()
 
 PAGES = {
-    "/alpha": ("Alpha launches a columnar store", ["Alpha shipped a columnar storage engine this week.", "Queries over wide tables run four times faster in their tests.", "The engine is open source under Apache 2.0."]),
-    "/beta": ("Beta deprecates its old SDK", ["Beta will retire the version 2 SDK next spring.", "Developers have six months to migrate to the new client.", "A migration guide covers the common cases."]),
-    "/gamma": ("Gamma explains its outage", ["Gamma published a detailed report on last Tuesday's outage.", "A configuration push removed the health checks from every load balancer.", "The fix adds a staged rollout for configuration."]),
-    "/delta": ("Delta adds passkeys", ["Delta now supports passkeys for every account.", "Passwords remain available as a fallback for older devices.", "Support for hardware keys arrives later this year."]),
+    "/alpha": (
+        "Alpha launches a columnar store",
+        [
+            "Alpha shipped a columnar storage engine this week.",
+            "Queries over wide tables run four times faster in their tests.",
+            "The engine is open source under Apache 2.0.",
+        ],
+    ),
+    "/beta": (
+        "Beta deprecates its old SDK",
+        [
+            "Beta will retire the version 2 SDK next spring.",
+            "Developers have six months to migrate to the new client.",
+            "A migration guide covers the common cases.",
+        ],
+    ),
+    "/gamma": (
+        "Gamma explains its outage",
+        [
+            "Gamma published a detailed report on last Tuesday's outage.",
+            "A configuration push removed the health checks from every load balancer.",
+            "The fix adds a staged rollout for configuration.",
+        ],
+    ),
+    "/delta": (
+        "Delta adds passkeys",
+        [
+            "Delta now supports passkeys for every account.",
+            "Passwords remain available as a fallback for older devices.",
+            "Support for hardware keys arrives later this year.",
+        ],
+    ),
 }
 
 
 @pytest.fixture
 def loop_ws(web, make_workspace):
-    urls = {path: web.page(path, article_html(title, paras)) for path, (title, paras) in PAGES.items()}
+    urls = {
+        path: web.page(path, article_html(title, paras)) for path, (title, paras) in PAGES.items()
+    }
     root = make_workspace(
         """
         [newsletter]
@@ -64,15 +94,24 @@ def test_full_loop_keeps_every_edit(loop_ws, web) -> None:
     compose(root)
     draft_path = issue / "draft.md"
     first = draft_path.read_text(encoding="utf-8")
-    assert [t for t in ("Alpha", "Beta", "Gamma") if f"## {t}" in first] == ["Alpha", "Beta", "Gamma"]
+    assert [t for t in ("Alpha", "Beta", "Gamma") if f"## {t}" in first] == [
+        "Alpha",
+        "Beta",
+        "Gamma",
+    ]
 
     # The editor edits a bullet of Alpha, deletes Beta, and moves Gamma above Alpha.
     alpha = section_of(first, "Alpha launches a columnar store")
     gamma = section_of(first, "Gamma explains its outage")
-    edited_alpha = alpha.replace("Alpha shipped a columnar storage engine this week.", "알파가 컬럼형 저장 엔진을 공개함 (edited)")
+    edited_alpha = alpha.replace(
+        "Alpha shipped a columnar storage engine this week.",
+        "알파가 컬럼형 저장 엔진을 공개함 (edited)",
+    )
     assert edited_alpha != alpha
     head = first[: first.index("## Alpha")]
-    draft_path.write_text(head + gamma.rstrip() + "\n\n" + edited_alpha.rstrip() + "\n", encoding="utf-8")
+    draft_path.write_text(
+        head + gamma.rstrip() + "\n\n" + edited_alpha.rstrip() + "\n", encoding="utf-8"
+    )
 
     # A late link arrives.
     with (issue / "links.yaml").open("a", encoding="utf-8") as handle:
@@ -88,7 +127,9 @@ def test_full_loop_keeps_every_edit(loop_ws, web) -> None:
     assert "> Late addition from Sunday." in second
     assert (issue / "draft.md.bak").read_text(encoding="utf-8").count("(edited)") == 1
     assert web.hits("/delta") == hits_before["/delta"] + 1
-    assert all(web.hits(p) == hits_before[p] for p in ("/alpha", "/beta", "/gamma")), "nothing refetched"
+    assert all(web.hits(p) == hits_before[p] for p in ("/alpha", "/beta", "/gamma")), (
+        "nothing refetched"
+    )
 
     report = json.loads((issue / "report.json").read_text())
     by_url = {link["url"]: link for link in report["links"]}
@@ -104,7 +145,11 @@ def test_full_loop_keeps_every_edit(loop_ws, web) -> None:
     assert result.exit_code == 0, result.output
     html = (issue / "email.html").read_text(encoding="utf-8")
     assert "(edited twice)" in html and "Beta deprecates" not in html
-    assert html.index("Gamma explains") < html.index("Alpha launches") < html.index("Delta adds passkeys")
+    assert (
+        html.index("Gamma explains")
+        < html.index("Alpha launches")
+        < html.index("Delta adds passkeys")
+    )
     assert "Late addition from Sunday." in html
     issue_md = (issue / "issue.md").read_text(encoding="utf-8")
     refs = issue_md[issue_md.index("## References") :]
@@ -135,7 +180,9 @@ def test_deleted_item_comes_back_only_on_refresh(loop_ws) -> None:
     compose(root)
     draft_path = issue / "draft.md"
     text = draft_path.read_text(encoding="utf-8")
-    draft_path.write_text(text.replace(section_of(text, "Beta deprecates its old SDK"), ""), encoding="utf-8")
+    draft_path.write_text(
+        text.replace(section_of(text, "Beta deprecates its old SDK"), ""), encoding="utf-8"
+    )
     compose(root)
     assert "Beta deprecates" not in draft_path.read_text(encoding="utf-8")
     compose(root, "--refresh", urls["/beta"])
@@ -146,7 +193,9 @@ def test_unparsable_draft_writes_nothing(loop_ws) -> None:
     root, issue, _ = loop_ws
     compose(root)
     draft_path = issue / "draft.md"
-    broken = draft_path.read_text(encoding="utf-8").replace("+++\n\n", "+++\n\n- stray bullet\n\n", 1)
+    broken = draft_path.read_text(encoding="utf-8").replace(
+        "+++\n\n", "+++\n\n- stray bullet\n\n", 1
+    )
     draft_path.write_text(broken, encoding="utf-8")
     snapshot = {p.name: p.read_bytes() for p in issue.iterdir() if p.is_file()}
     result = runner.invoke(app, ["compose", "--workspace", str(root)])
@@ -158,11 +207,17 @@ def test_unparsable_draft_writes_nothing(loop_ws) -> None:
 def test_failed_render_keeps_previous_outputs(loop_ws) -> None:
     root, issue, _ = loop_ws
     compose(root)
-    outputs = {name: (issue / name).read_bytes() for name in ("issue.md", "email.html", "email.txt")}
+    outputs = {
+        name: (issue / name).read_bytes() for name in ("issue.md", "email.html", "email.txt")
+    }
     (root / "templates").mkdir()
-    (root / "templates" / "email.mjml.j2").write_text("<mjml><mj-body>{{ no_such_value }}</mj-body></mjml>")
+    (root / "templates" / "email.mjml.j2").write_text(
+        "<mjml><mj-body>{{ no_such_value }}</mj-body></mjml>"
+    )
     draft_path = issue / "draft.md"
-    draft_path.write_text(draft_path.read_text(encoding="utf-8").replace("four times", "five times"), encoding="utf-8")
+    draft_path.write_text(
+        draft_path.read_text(encoding="utf-8").replace("four times", "five times"), encoding="utf-8"
+    )
     result = runner.invoke(app, ["render", "--workspace", str(root)])
     assert result.exit_code == 1
     assert "email.mjml.j2" in result.output and "no_such_value" in result.output
@@ -170,7 +225,9 @@ def test_failed_render_keeps_previous_outputs(loop_ws) -> None:
 
 
 def test_sections_route_items_and_keep_config_order(web, make_workspace) -> None:
-    urls = {path: web.page(path, article_html(title, paras)) for path, (title, paras) in PAGES.items()}
+    urls = {
+        path: web.page(path, article_html(title, paras)) for path, (title, paras) in PAGES.items()
+    }
     root = make_workspace(
         """
         [newsletter]
@@ -192,7 +249,12 @@ def test_sections_route_items_and_keep_config_order(web, make_workspace) -> None
     )
     compose(root)
     text = (issue / "draft.md").read_text(encoding="utf-8")
-    assert text.index("## Data") < text.index("### Alpha") < text.index("## Security") < text.index("### Delta")
+    assert (
+        text.index("## Data")
+        < text.index("### Alpha")
+        < text.index("## Security")
+        < text.index("### Delta")
+    )
     issue_md = (issue / "issue.md").read_text(encoding="utf-8")
     assert "## Data" in issue_md and "### Alpha launches a columnar store" in issue_md
 
@@ -205,7 +267,10 @@ def test_preview_serves_and_picks_up_an_edit(loop_ws) -> None:
     stop = threading.Event()
     announced: list[str] = []
     thread = threading.Thread(
-        target=serve, args=(ws, folder), kwargs={"port": 0, "announce": announced.append, "stop": stop}, daemon=True
+        target=serve,
+        args=(ws, folder),
+        kwargs={"port": 0, "announce": announced.append, "stop": stop},
+        daemon=True,
     )
     thread.start()
     try:
@@ -217,10 +282,14 @@ def test_preview_serves_and_picks_up_an_edit(loop_ws) -> None:
         assert "Alpha launches a columnar store" in page and "/__version" in page
         version = urllib.request.urlopen(base + "__version", timeout=5).read()
         draft_path = issue / "draft.md"
-        edited = draft_path.read_text(encoding="utf-8").replace("four times faster", "PREVIEW-EDIT faster")
+        edited = draft_path.read_text(encoding="utf-8").replace(
+            "four times faster", "PREVIEW-EDIT faster"
+        )
         written_at = 0.0
         while time.monotonic() < deadline:
-            if time.monotonic() - written_at > 1.0:  # the watcher may still be starting: write again
+            if (
+                time.monotonic() - written_at > 1.0
+            ):  # the watcher may still be starting: write again
                 draft_path.write_text(edited, encoding="utf-8")
                 written_at = time.monotonic()
             if urllib.request.urlopen(base + "__version", timeout=5).read() != version:

@@ -72,7 +72,7 @@ def test_every_link_failing_without_draft_exits_1(web, make_workspace) -> None:
 
 
 def test_bad_setting_names_the_key_without_traceback(make_workspace) -> None:
-    root = make_workspace("[llm]\nconcurrency = \"many\"\n")
+    root = make_workspace('[llm]\nconcurrency = "many"\n')
     (root / "issues" / "001").mkdir()
     result = runner.invoke(app, ["compose", "--workspace", str(root)])
     assert result.exit_code == 1
@@ -95,7 +95,9 @@ def test_help_is_fast() -> None:
     elapsed = time.perf_counter() - started
     imported = subprocess.run(
         [sys.executable, "-c", "import sys, digest.cli; print(' '.join(sorted(sys.modules)))"],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout.split()
     heavy = {"openai", "trafilatura", "mjml", "httpx", "markdown_it"} & set(imported)
     assert not heavy, f"heavy modules imported at start-up: {heavy}"
@@ -106,8 +108,13 @@ def test_example_compose_offline(tmp_path: Path) -> None:
     repo = Path(__file__).resolve().parent.parent
     import shutil
 
-    shutil.copytree(repo / "issues" / "example", tmp_path / "issues" / "example",
-                    ignore=shutil.ignore_patterns("draft.md*", "issue.md", "email.*", "report.json", "state.json"))
+    shutil.copytree(
+        repo / "issues" / "example",
+        tmp_path / "issues" / "example",
+        ignore=shutil.ignore_patterns(
+            "draft.md*", "issue.md", "email.*", "report.json", "state.json"
+        ),
+    )
     shutil.copy(repo / "digest.toml", tmp_path / "digest.toml")
     result = runner.invoke(app, ["compose", "example", "--workspace", str(tmp_path)])
     assert result.exit_code == 0, result.output
