@@ -173,7 +173,7 @@ class Composer:
         article = await asyncio.to_thread(extract, fetched, link)
         if fetched.truncated:
             article.truncated = True
-        self.articles.set(key, article.model_dump(mode="json"))
+        await asyncio.to_thread(self.articles.set, key, article.model_dump(mode="json"))  # fsync
         return article
 
     async def _process(

@@ -361,6 +361,7 @@ class OpenAISummarizer:
         self.backoff = backoff
         self.mode: Mode = "json_schema"
         self._client = client
+        self._client_task: asyncio.Future[Any] | None = None
         self._own_client = client is None
         self._semaphore = asyncio.Semaphore(settings.concurrency)
         self._disabled: str | None = None
@@ -412,16 +413,26 @@ class OpenAISummarizer:
 
     # ------------------------------------------------------------ transport
 
-    def _get_client(self) -> Any:
-        if self._client is None:
-            import openai
+    def _make_client(self) -> Any:
+        import openai
 
-            self._client = openai.AsyncOpenAI(
-                api_key=self._key or "not-needed",
-                base_url=self.base_url or None,
-                max_retries=0,
-                timeout=self.settings.timeout,
-            )
+        client = openai.AsyncOpenAI(
+            api_key=self._key or "not-needed",
+            base_url=self.base_url or None,
+            max_retries=0,
+            timeout=self.settings.timeout,
+        )
+        _ = client.chat.completions  # loads the resource modules now, not on the first request
+        return client
+
+    async def _get_client(self) -> Any:
+        """The client, made once; openai is imported in a thread so fetching goes on meanwhile."""
+        if self._client is None:
+            if self._client_task is None:
+                self._client_task = asyncio.ensure_future(asyncio.to_thread(self._make_client))
+            client = await self._client_task
+            if self._client is None:
+                self._client = client
         return self._client
 
     def _account(self, usage: Any) -> None:
@@ -440,11 +451,11 @@ class OpenAISummarizer:
         self, messages: list[dict[str, str]], response_format: dict[str, Any] | None, mode: Mode
     ) -> Any:
         """One chat completion, retried on 429/5xx/timeouts/connection errors; the message."""
-        import openai
-
         if self._disabled:
             raise _Failure(self._disabled)
-        client = self._get_client()
+        client = await self._get_client()
+        import openai
+
         extra: dict[str, Any] = {"response_format": response_format} if response_format else {}
         attempt = 0
         while True:
@@ -654,7 +665,7 @@ class OpenAISummarizer:
         except _Failure as exc:
             return self._fallback(article, link, ctx, str(exc), warnings)
         summary = self._summary(draft, article, link, ctx, warnings)
-        self.cache.set(key, summary.model_dump(mode="json"))
+        await asyncio.to_thread(self.cache.set, key, summary.model_dump(mode="json"))
         return summary
 
     def _summary(
@@ -713,4 +724,5 @@ class OpenAISummarizer:
         """Close the HTTP client if this summarizer made it."""
         if self._client is not None and self._own_client:
             await self._client.close()
-            self._client = None
+        self._client = None if self._own_client else self._client
+        self._client_task = None

@@ -63,12 +63,14 @@ function measure(frame) {{
       wide.push(el.tagName + " " + Math.round(right) + ": " + (el.textContent || "").slice(0, 60));
     }}
   }});
-  var bg = doc.querySelector(".bg"), link = doc.querySelector("a.ti");
+  var bg = doc.querySelector(".bg"), card = doc.querySelector(".c");
+  var bullet = doc.querySelector(".c li"), link = doc.querySelector("a.ti");
   return {{
     client: root.clientWidth, scroll: root.scrollWidth, body: doc.body.scrollWidth,
-    height: root.scrollHeight, text: doc.body.innerText.length, wide: wide,
+    height: doc.body.getBoundingClientRect().height, text: doc.body.innerText.length, wide: wide,
     background: bg ? getComputedStyle(bg).backgroundColor : "",
-    text_color: bg ? getComputedStyle(bg.querySelector("td div")).color : "",
+    card: card ? getComputedStyle(card).backgroundColor : "",
+    text_color: bullet ? getComputedStyle(bullet).color : "",
     link_color: link ? getComputedStyle(link).color : ""
   }};
 }}
@@ -95,7 +97,7 @@ def chromium(profile: Path, *args: str) -> str:
 
 def measure(profile: Path, harness: Path, *extra: str) -> dict[str, dict]:
     """Load the harness, let it measure its iframes, and read the figures back."""
-    dom = chromium(profile, "--virtual-time-budget=10000", *extra, "--dump-dom", harness.as_uri())
+    dom = chromium(profile, "--virtual-time-budget=3000", *extra, "--dump-dom", harness.as_uri())
     match = re.search(r'<pre id="result">(.*?)</pre>', dom, re.DOTALL)
     assert match and match.group(1) != "pending", dom[-1500:]
     return json.loads(html.unescape(match.group(1)))
@@ -142,7 +144,8 @@ def test_no_horizontal_scrolling_at_phone_and_desktop_widths(pages, tmp_path: Pa
             f"horizontal scrolling at {width} px: scrollWidth {page['scroll']}; widest: {page['wide']}"
         )
         assert not page["wide"], page["wide"]
-        assert luminance(page["background"]) > 0.8 and luminance(page["text_color"]) < 0.3, page
+        assert luminance(page["background"]) > 0.8 and luminance(page["card"]) > 0.95, page
+        assert luminance(page["text_color"]) < 0.2, page
     # On a phone the column stacks and text reflows: the page gets taller, not wider.
     assert figures["w375"]["height"] > figures["w600"]["height"]
 
@@ -152,7 +155,7 @@ def test_dark_mode_styles_apply(pages, tmp_path: Path) -> None:
     figures = measure(tmp_path / "profile", harness, "--blink-settings=preferredColorScheme=0")
     for width in WIDTHS:
         page = figures[f"w{width}"]
-        assert luminance(page["background"]) < 0.15, page
+        assert luminance(page["background"]) < 0.15 and luminance(page["card"]) < 0.15, page
         assert luminance(page["text_color"]) > 0.8, page
         assert luminance(page["link_color"]) > 0.5, page
         assert page["scroll"] <= width, page
@@ -167,7 +170,7 @@ def test_screenshots_for_review(pages, tmp_path: Path) -> None:
         chromium(
             tmp_path / "profile",
             *extra,
-            "--virtual-time-budget=10000",
+            "--virtual-time-budget=3000",
             f"--screenshot={target}",
             "--window-size=1000,2200",
             harness.as_uri(),
