@@ -43,7 +43,10 @@ def main() -> int:
         for i in range(PAGES):
             html = article_html(
                 f"Article {i}: a benchmark page",
-                [f"Paragraph {j} of article {i} explains one more detail of the topic." for j in range(8)],
+                [
+                    f"Paragraph {j} of article {i} explains one more detail of the topic."
+                    for j in range(8)
+                ],
             )
             urls.append(web.route(f"/a/{i}", Reply(body=html.encode(), delay=PAGE_LATENCY)))
         (root / "issues" / "001").mkdir(parents=True)
@@ -76,7 +79,9 @@ def main() -> int:
         started = time.perf_counter()
         cli = subprocess.run(
             [sys.executable, "-m", "digest", "compose", "--workspace", str(root)],
-            capture_output=True, text=True, cwd=root,
+            capture_output=True,
+            text=True,
+            cwd=root,
         )
         warm_cli = time.perf_counter() - started
         cli_requests = len(llm.requests) - cold_requests - warm_requests
@@ -87,17 +92,30 @@ def main() -> int:
         shutil.rmtree(root, ignore_errors=True)
 
     target = 1.15 * ideal
-    print(f"pages: {PAGES} x {PAGE_LATENCY} s, LLM latency {LLM_LATENCY} s, llm.concurrency {CONCURRENCY}")
-    print(f"cold compose:  {cold:6.2f} s  (ideal {ideal:.2f} s, target <= {target:.2f} s, "
-          f"sequential {PAGES * (PAGE_LATENCY + LLM_LATENCY):.0f} s); {ok}/{PAGES} from the LLM, "
-          f"{cold_requests} requests")
+    print(
+        f"pages: {PAGES} x {PAGE_LATENCY} s, LLM latency {LLM_LATENCY} s, llm.concurrency {CONCURRENCY}"
+    )
+    print(
+        f"cold compose:  {cold:6.2f} s  (ideal {ideal:.2f} s, target <= {target:.2f} s, "
+        f"sequential {PAGES * (PAGE_LATENCY + LLM_LATENCY):.0f} s); {ok}/{PAGES} from the LLM, "
+        f"{cold_requests} requests"
+    )
     print(f"max in flight: {llm.max_in_flight} (limit {CONCURRENCY})")
-    print(f"warm rerun:    {warm:6.2f} s in-process, {warm_requests} requests, {cached}/{PAGES} from cache")
-    print(f"warm CLI run:  {warm_cli:6.2f} s with interpreter start, {cli_requests} requests, "
-          f"exit {cli.returncode}, llm.cached {report['llm']['cached']}")
+    print(
+        f"warm rerun:    {warm:6.2f} s in-process, {warm_requests} requests, {cached}/{PAGES} from cache"
+    )
+    print(
+        f"warm CLI run:  {warm_cli:6.2f} s with interpreter start, {cli_requests} requests, "
+        f"exit {cli.returncode}, llm.cached {report['llm']['cached']}"
+    )
     passed = (
-        cold <= target and llm.max_in_flight <= CONCURRENCY and ok == PAGES
-        and warm < 1.0 and warm_requests == 0 and cli_requests == 0 and cli.returncode == 0
+        cold <= target
+        and llm.max_in_flight <= CONCURRENCY
+        and ok == PAGES
+        and warm < 1.0
+        and warm_requests == 0
+        and cli_requests == 0
+        and cli.returncode == 0
     )
     print("PASS" if passed else "FAIL")
     return 0 if passed else 1

@@ -150,6 +150,7 @@ class Composer:
         self.progress = progress or NoProgress()
         self.clock = clock or workspace.now
         self.articles = JsonCache(workspace.cache_dir / "articles")
+        self._extracting = asyncio.Semaphore(2)  # few extractions at once: first articles sooner
         self.ctx = SummaryContext(
             language=self.settings.newsletter.language,
             sections=self.settings.sections,
@@ -170,7 +171,8 @@ class Composer:
         fetched = await self.fetcher.fetch(link.url, self.folder.path)
         report.fetch_seconds = round(time.monotonic() - started, 3)
         report.bytes = len(fetched.body)
-        article = await asyncio.to_thread(extract, fetched, link)
+        async with self._extracting:
+            article = await asyncio.to_thread(extract, fetched, link)
         if fetched.truncated:
             article.truncated = True
         await asyncio.to_thread(self.articles.set, key, article.model_dump(mode="json"))  # fsync
@@ -379,15 +381,15 @@ class Composer:
                 await self.fetcher.aclose()
             await self.summarizer.aclose()  # per-run clients; a reused summarizer reopens them
 
-        report = Report(
+        run = Report(
             issue=self.folder.id,
             started_at=started_at,
             links=[r for r in reports if r is not None],
             llm=self.summarizer.stats,
         )
-        report.fetch.requests = self.fetcher.requests
-        report.fetch.cached = sum(1 for r in report.links if r.fetch_cached)
-        report.fetch.bytes = sum(r.bytes for r in report.links)
+        run.fetch.requests = self.fetcher.requests
+        run.fetch.cached = sum(1 for r in run.links if r.fetch_cached)
+        run.fetch.bytes = sum(r.bytes for r in run.links)
 
         draft_changed = False
         render_error = None
@@ -407,13 +409,13 @@ class Composer:
                 write_outputs(self.folder, renderer.render(issue))
             except DigestError as exc:
                 render_error = str(exc)
-        report.finished_at = self.clock()
+        run.finished_at = self.clock()
         atomic_write(
             self.folder.report,
-            json.dumps(report.model_dump(mode="json"), ensure_ascii=False, indent=2) + "\n",
+            json.dumps(run.model_dump(mode="json"), ensure_ascii=False, indent=2) + "\n",
         )
         return ComposeResult(
-            report=report,
+            report=run,
             draft_exists=self.folder.draft.is_file(),
             draft_changed=draft_changed,
             render_error=render_error,

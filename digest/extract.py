@@ -5,7 +5,8 @@ the Content-Type. Text is decoded here, not by trafilatura, in the WHATWG order:
 order mark, the HTTP header's charset, the page's `<meta>` charset, then sniffing (valid
 UTF-8, else charset-normalizer). EUC-KR is decoded as its superset CP949, Latin-1 as
 windows-1252, GB2312 as GB18030. Navigation, cookie banners, comments and footers are left
-out: trafilatura drops most of them, and consent banners and `<noscript>` are pruned first.
+out by trafilatura (include_comments=False); `<noscript>` is pruned first, so that a
+JavaScript-only page yields no text rather than "please enable JavaScript".
 """
 
 from __future__ import annotations
@@ -23,19 +24,9 @@ TEXT_TYPES = {"text/plain", "text/markdown", "text/x-markdown"}
 PDF_TYPES = {"application/pdf", "application/x-pdf"}
 NO_TEXT_HTML = "no article text found (the page may need JavaScript)"
 
-# Elements that are never the article: consent banners and what a browser without
-# JavaScript shows ("please enable JavaScript").
-_ID_CLASS = (
-    "translate(concat(@id, ' ', @class),"
-    " 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"
-)
-PRUNE_XPATH = [
-    "//noscript",
-    "//*[self::div or self::section or self::aside or self::dialog or self::form or self::p]"
-    "[not(.//article) and not(.//h1)]"
-    f"[contains({_ID_CLASS}, 'cookie') or contains({_ID_CLASS}, 'consent')"
-    f" or contains({_ID_CLASS}, 'gdpr')]",
-]
+# What a browser without JavaScript shows ("please enable JavaScript") is never the article.
+# trafilatura itself drops navigation, consent banners, comments, sidebars and footers.
+PRUNE_XPATH = ["//noscript"]
 
 CHARSET_ALIASES = {
     "euc-kr": "cp949",
@@ -161,15 +152,15 @@ def meta_charset(body: bytes) -> str | None:
 
 def detect_charset(body: bytes, header: str | None, *, html: bool) -> str:
     """The codec to decode a text body with: BOM, header, `<meta>`, then sniffing."""
-    for bom, codec in _BOMS:
+    for bom, name in _BOMS:
         if body.startswith(bom):
-            return codec
+            return name
     declared = [codec_for(header)]
     if html:
         declared.append(codec_for(meta_charset(body)))
-    for codec in declared:
-        if codec and _decodes(body, codec):
-            return codec
+    for candidate in declared:
+        if candidate and _decodes(body, candidate):
+            return candidate
     if _decodes(body, "utf-8"):
         return "utf-8"
     from charset_normalizer import from_bytes
@@ -178,9 +169,9 @@ def detect_charset(body: bytes, header: str | None, *, html: bool) -> str:
     sniffed = codec_for(best.encoding) if best is not None else None
     if sniffed and _decodes(body, sniffed):
         return sniffed
-    for codec in declared:
-        if codec and _mostly(body, codec) is not None:
-            return codec
+    for candidate in declared:
+        if candidate and _mostly(body, candidate) is not None:
+            return candidate
     return sniffed or "utf-8"
 
 
@@ -244,7 +235,7 @@ def _from_html(fetched: Fetched) -> Article:
     if doc is None:
         base.title = _title_tag(html) or ""
         return base
-    data = doc.as_dict()
+    data = doc if isinstance(doc, dict) else doc.as_dict()
     text = _drop_title_heading((data.get("text") or "").strip(), data.get("title"))
     if len(text) < 40 and re.search(r"<script", html, re.I):
         text = ""  # "Loading…": a shell that JavaScript fills in

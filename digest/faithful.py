@@ -17,10 +17,20 @@ from digest.models import Bullet
 
 _NUMBER = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
 _SCALES: dict[str, Decimal] = {
-    "천": Decimal(10) ** 3, "만": Decimal(10) ** 4, "억": Decimal(10) ** 8, "조": Decimal(10) ** 12,
-    "thousand": Decimal(10) ** 3, "million": Decimal(10) ** 6, "billion": Decimal(10) ** 9,
-    "trillion": Decimal(10) ** 12, "k": Decimal(10) ** 3, "m": Decimal(10) ** 6,
-    "mn": Decimal(10) ** 6, "b": Decimal(10) ** 9, "bn": Decimal(10) ** 9, "t": Decimal(10) ** 12,
+    "천": Decimal(10) ** 3,
+    "만": Decimal(10) ** 4,
+    "억": Decimal(10) ** 8,
+    "조": Decimal(10) ** 12,
+    "thousand": Decimal(10) ** 3,
+    "million": Decimal(10) ** 6,
+    "billion": Decimal(10) ** 9,
+    "trillion": Decimal(10) ** 12,
+    "k": Decimal(10) ** 3,
+    "m": Decimal(10) ** 6,
+    "mn": Decimal(10) ** 6,
+    "b": Decimal(10) ** 9,
+    "bn": Decimal(10) ** 9,
+    "t": Decimal(10) ** 12,
 }
 # A number, then an optional scale word; Latin scale letters only right after the digits.
 _FIGURE = re.compile(
@@ -32,11 +42,36 @@ _FIGURE = re.compile(
 # Korean compound numbers: "1조 2000억", "1만 6천".
 _KO_COMPOUND = re.compile(r"(?:\d[\d,]*(?:\.\d+)?\s?[조억만천]\s?)+(?:\d[\d,]*(?:\.\d+)?)?")
 _WORD_NUMBERS = {
-    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14,
-    "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20,
-    "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
-    "ninety": 90, "hundred": 100, "dozen": 12, "half": 50,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "thirteen": 13,
+    "fourteen": 14,
+    "fifteen": 15,
+    "sixteen": 16,
+    "seventeen": 17,
+    "eighteen": 18,
+    "nineteen": 19,
+    "twenty": 20,
+    "thirty": 30,
+    "forty": 40,
+    "fifty": 50,
+    "sixty": 60,
+    "seventy": 70,
+    "eighty": 80,
+    "ninety": 90,
+    "hundred": 100,
+    "dozen": 12,
+    "half": 50,
 }
 _WORD_SCALED = re.compile(
     r"\b(" + "|".join(_WORD_NUMBERS) + r")\s+(thousand|million|billion|trillion)\b", re.I
@@ -44,10 +79,20 @@ _WORD_SCALED = re.compile(
 _MONTHS = {
     name: index
     for index, names in enumerate(
-        [("january", "jan"), ("february", "feb"), ("march", "mar"), ("april", "apr"),
-         ("may",), ("june", "jun"), ("july", "jul"), ("august", "aug"),
-         ("september", "sep", "sept"), ("october", "oct"), ("november", "nov"),
-         ("december", "dec")],
+        [
+            ("january", "jan"),
+            ("february", "feb"),
+            ("march", "mar"),
+            ("april", "apr"),
+            ("may",),
+            ("june", "jun"),
+            ("july", "jul"),
+            ("august", "aug"),
+            ("september", "sep", "sept"),
+            ("october", "oct"),
+            ("november", "nov"),
+            ("december", "dec"),
+        ],
         start=1,
     )
     for name in names
@@ -140,8 +185,8 @@ def _source_values(source: str) -> set[str]:
         if re.search(rf"\b{word}\b", source, re.I):
             values.add(str(number))
     for match in _WORD_SCALED.finditer(source):
-        number = Decimal(_WORD_NUMBERS[match.group(1).lower()])
-        values.add(_key(number * _SCALES[match.group(2).lower()]))
+        amount = Decimal(_WORD_NUMBERS[match.group(1).lower()])
+        values.add(_key(amount * _SCALES[match.group(2).lower()]))
     return values
 
 
@@ -194,7 +239,7 @@ def unsupported_claims(bullets: list[Bullet], source: str) -> list[str]:
                 for (m, d), y, _ in source_dates
             ):
                 when = f"{year}-{month:02d}-{day:02d}" if year else f"{month:02d}-{day:02d}"
-                warnings.append(f"date {when} not found in the source: \"{_short(text)}\"")
+                warnings.append(f'date {when} not found in the source: "{_short(text)}"')
         for match in _KO_COMPOUND.finditer(text):
             compound = _ko_compound(match.group(0))
             if compound is None or any(a <= match.start() < b for a, b in covered):
@@ -202,7 +247,7 @@ def unsupported_claims(bullets: list[Bullet], source: str) -> list[str]:
             covered.append(match.span())
             if _key(compound) not in values:
                 warnings.append(
-                    f"figure {match.group(0).strip()!r} not found in the source: \"{_short(text)}\""
+                    f'figure {match.group(0).strip()!r} not found in the source: "{_short(text)}"'
                 )
         for match in _FIGURE.finditer(text):
             if any(a <= match.start() < b for a, b in covered):
@@ -214,11 +259,11 @@ def unsupported_claims(bullets: list[Bullet], source: str) -> list[str]:
             if len(digits) == 1 and not has_unit and not percent:
                 continue  # single digits ("3 ways", "2배") are too common to judge
             if not _values(match) & values:
-                warnings.append(f"figure {figure!r} not found in the source: \"{_short(text)}\"")
+                warnings.append(f'figure {figure!r} not found in the source: "{_short(text)}"')
         for groups in _QUOTE.findall(text):
             quote = (groups[0] or groups[1]).strip()
             if _script(quote) != source_script:
                 continue  # a translated quotation cannot match the source verbatim
             if _normalize(quote) not in normalized_source:
-                warnings.append(f"quoted phrase \"{_short(quote)}\" not found in the source")
+                warnings.append(f'quoted phrase "{_short(quote)}" not found in the source')
     return list(dict.fromkeys(warnings))

@@ -435,7 +435,7 @@ class Fetcher:
             trust_env=False,
         )
         # The guard lives in the connection layer: httpcore's pool takes a network backend.
-        transport._pool._network_backend = GuardedBackend(  # type: ignore[attr-defined]
+        transport._pool._network_backend = GuardedBackend(  # type: ignore[attr-defined,assignment]
             self.resolver, self.settings.allow_private_hosts
         )
         timeout = self.settings.timeout

@@ -134,8 +134,8 @@ def serve(
         paths.append(ws.templates_dir)
     watcher = threading.Thread(target=_watch, args=(state, paths, stop), daemon=True)
     watcher.start()
-    host, real_port = server.server_address[:2]
-    announce(f"http://{host}:{real_port}/")
+    real_port = server.server_address[1]
+    announce(f"http://127.0.0.1:{real_port}/")
     serving = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
     )

@@ -73,7 +73,7 @@ def _markdown(*, links: bool = True) -> Any:
     from markdown_it import MarkdownIt
 
     md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
-    md.validateLink = _is_safe_link
+    md.validateLink = _is_safe_link  # type: ignore[method-assign]
     md.disable(["image"] if links else ["image", "link", "autolink"])
     return md
 
@@ -175,7 +175,9 @@ class Renderer:
         self.env = Environment(
             loader=ChoiceLoader(loaders),
             undefined=StrictUndefined,
-            autoescape=lambda name: bool(name) and name.endswith((".html.j2", ".mjml.j2", ".mjml")),
+            autoescape=lambda name: (
+                name is not None and name.endswith((".html.j2", ".mjml.j2", ".mjml"))
+            ),
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=True,

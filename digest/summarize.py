@@ -171,11 +171,11 @@ class OfflineSummarizer:
             for i in top:
                 later = [j for j in chosen if j > i and j not in top]
                 limit = [j for j in top if j > i]
-                children = [j for j in later if not limit or j < limit[0]][: self.max_children]
+                detail = [j for j in later if not limit or j < limit[0]][: self.max_children]
                 bullets.append(
                     Bullet(
                         text=_trim(sentences[i][1]),
-                        children=[Bullet(text=_trim(sentences[j][1])) for j in children],
+                        children=[Bullet(text=_trim(sentences[j][1])) for j in detail],
                     )
                 )
         if not bullets and (link.note or article.description):

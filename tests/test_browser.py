@@ -164,7 +164,10 @@ def test_dark_mode_styles_apply(pages, tmp_path: Path) -> None:
 def test_screenshots_for_review(pages, tmp_path: Path) -> None:
     _, harness = pages
     ARTIFACTS.mkdir(exist_ok=True)
-    for name, extra in (("email-light.png", []), ("email-dark.png", ["--blink-settings=preferredColorScheme=0"])):
+    for name, extra in (
+        ("email-light.png", []),
+        ("email-dark.png", ["--blink-settings=preferredColorScheme=0"]),
+    ):
         target = ARTIFACTS / name
         target.unlink(missing_ok=True)
         chromium(

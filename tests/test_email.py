@@ -414,3 +414,11 @@ def test_plain_text_and_wrap_helpers() -> None:
     ]
     assert all(display_width(line) <= 78 for line in wrap_text("가나다 " * 30, "- ", "  "))
     assert wrap_text("") == [""]
+
+
+def test_the_example_golden_is_strict_and_safe() -> None:
+    golden = Path(__file__).resolve().parent / "golden" / "example" / "email.html"
+    html = golden.read_text(encoding="utf-8")
+    assert_strict_html(html)
+    assert_nothing_executable(html)
+    assert len(html.encode("utf-8")) < GMAIL_CLIP_BYTES

@@ -37,7 +37,7 @@ def flags(*texts: str, source: str = SOURCE) -> list[str]:
         "10개월의 작업 끝에 공개",  # "ten months" in words
         "매출 11억 달러 달성",  # $1.1 billion
         "1,230명의 팀",
-        "CEO: \"we want the best open model in the world\"",
+        'CEO: "we want the best open model in the world"',
         "'세계 최고의 오픈 모델'을 원한다고 밝힘",  # a translated quote is not checked
         "GPT-4o와 비교하여 3가지 장점",  # single digits are too common to judge
     ],
@@ -55,7 +55,7 @@ def test_supported_figures_are_not_flagged(bullet: str) -> None:
         ("released on July 25", "date 07-25"),
         ("매출 12억 달러 달성", "12억"),
         ("2만 4천 개의 GPU", "2만 4천"),
-        ("The CEO said \"we will dominate the market soon\"", "quoted phrase"),
+        ('The CEO said "we will dominate the market soon"', "quoted phrase"),
         ("5% 성능 향상", "'5'"),
     ],
 )

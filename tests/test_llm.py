@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from digest.cli import app
-from digest.config import LLMSettings, SectionSettings, Secrets
+from digest.config import LLMSettings, Secrets, SectionSettings
 from digest.llm import OpenAISummarizer, cut_text
 from digest.models import Article, Bullet, Item, Link, Summary
 from digest.summarize import SummaryContext
@@ -55,16 +55,24 @@ def make(server: LLMServer, tmp_path: Path | None = None, **settings: Any) -> Op
 
 
 def article(text: str = TEXT, **fields: Any) -> Article:
-    values = {"url": "https://db.test/pg19", "final_url": "https://db.test/pg19", "title": "Postgres 19"}
+    values = {
+        "url": "https://db.test/pg19",
+        "final_url": "https://db.test/pg19",
+        "title": "Postgres 19",
+    }
     return Article(text=text, **{**values, **fields})
 
 
-def run(summarizer: OpenAISummarizer, *jobs: tuple[Article, Link], ctx: SummaryContext | None = None) -> list[Summary]:
+def run(
+    summarizer: OpenAISummarizer, *jobs: tuple[Article, Link], ctx: SummaryContext | None = None
+) -> list[Summary]:
     async def main() -> list[Summary]:
         try:
-            return list(await asyncio.gather(
-                *(summarizer.summarize(a, link, ctx or SummaryContext()) for a, link in jobs)
-            ))
+            return list(
+                await asyncio.gather(
+                    *(summarizer.summarize(a, link, ctx or SummaryContext()) for a, link in jobs)
+                )
+            )
         finally:
             await summarizer.aclose()
 
@@ -81,8 +89,12 @@ def in_turn(summarizer: OpenAISummarizer, *jobs: tuple[Article, Link]) -> list[S
     return asyncio.run(main())
 
 
-def one(summarizer: OpenAISummarizer, art: Article | None = None, link: Link | None = None,
-        ctx: SummaryContext | None = None) -> Summary:
+def one(
+    summarizer: OpenAISummarizer,
+    art: Article | None = None,
+    link: Link | None = None,
+    ctx: SummaryContext | None = None,
+) -> Summary:
     return run(summarizer, (art or article(), link or Link(url="https://db.test/pg19")), ctx=ctx)[0]
 
 
@@ -138,7 +150,9 @@ def test_system_prompt_is_stable_across_articles(llm: LLMServer) -> None:
 
 
 def test_long_article_is_cut_on_a_paragraph_boundary(llm: LLMServer) -> None:
-    paragraphs = [f"Paragraph {i} says something useful about the topic at hand." for i in range(60)]
+    paragraphs = [
+        f"Paragraph {i} says something useful about the topic at hand." for i in range(60)
+    ]
     text = "\n\n".join(paragraphs)
     summary = one(make(llm, max_input_chars=1000), art=article(text))
     sent = article_in(llm.requests[0])
@@ -208,7 +222,9 @@ def test_llamacpp_json_schema_error_falls_back_to_json_object_for_the_run(llm: L
     llm.reject_json_schema = True
     summarizer = make(llm, concurrency=1)
     # Two at once: the second waits its turn and then uses the fallback the first found.
-    first, second = run(summarizer, (article(), Link(url="a")), (article(TEXT + " More."), Link(url="b")))
+    first, second = run(
+        summarizer, (article(), Link(url="a")), (article(TEXT + " More."), Link(url="b"))
+    )
     assert first.source == second.source == "llm"
     kinds = [body["response_format"]["type"] for body in llm.requests]
     assert kinds == ["json_schema", "json_object", "json_object"]
@@ -217,12 +233,17 @@ def test_llamacpp_json_schema_error_falls_back_to_json_object_for_the_run(llm: L
 
 
 def test_prose_answers_fall_back_to_a_bullet_parse(llm: LLMServer) -> None:
-    llm.script(fake.content("Sure! Here it is."), fake.content(
-        "# Postgres 19\n\nHere are the points:\n- Incremental views arrive\n  - only changed rows refresh\n"
-        "* A faster planner\n"
-    ))
+    llm.script(
+        fake.content("Sure! Here it is."),
+        fake.content(
+            "# Postgres 19\n\nHere are the points:\n- Incremental views arrive\n  - only changed rows refresh\n"
+            "* A faster planner\n"
+        ),
+    )
     summarizer = make(llm)
-    first, second = in_turn(summarizer, (article(), Link(url="a")), (article(TEXT + " More."), Link(url="b")))
+    first, second = in_turn(
+        summarizer, (article(), Link(url="a")), (article(TEXT + " More."), Link(url="b"))
+    )
     assert [b.text for b in first.bullets] == ["Incremental views arrive", "A faster planner"]
     assert first.bullets[0].children[0].text == "only changed rows refresh"
     assert first.source == second.source == "llm"
@@ -237,13 +258,18 @@ def test_invalid_json_gets_one_repair_request(llm: LLMServer) -> None:
     summary = one(summarizer)
     assert summary.source == "llm"
     repair = llm.requests[1]["messages"]
-    assert repair[2] == {"role": "assistant", "content": '{"title": "x", "bullets": [{"text": "unterminated'}
+    assert repair[2] == {
+        "role": "assistant",
+        "content": '{"title": "x", "bullets": [{"text": "unterminated',
+    }
     assert "not valid JSON" in repair[3]["content"]
     assert summarizer.stats.requests == 2
 
 
 def test_schema_violation_is_sent_back_and_a_second_failure_falls_back(llm: LLMServer) -> None:
-    bad = json.dumps({"title": "x", "translated_title": None, "bullets": [], "section": "Gardening", "tags": []})
+    bad = json.dumps(
+        {"title": "x", "translated_title": None, "bullets": [], "section": "Gardening", "tags": []}
+    )
     llm.script(fake.content(bad), fake.content(bad))
     ctx = SummaryContext(language="en", sections=SECTIONS)
     summary = one(make(llm), ctx=ctx)
@@ -253,8 +279,15 @@ def test_schema_violation_is_sent_back_and_a_second_failure_falls_back(llm: LLMS
 
 
 def test_section_outside_the_enum_is_repaired(llm: LLMServer) -> None:
-    bad = json.dumps({"title": "x", "translated_title": None, "bullets": ["a point"],
-                      "section": "Gardening", "tags": []})
+    bad = json.dumps(
+        {
+            "title": "x",
+            "translated_title": None,
+            "bullets": ["a point"],
+            "section": "Gardening",
+            "tags": [],
+        }
+    )
     llm.script(fake.content(bad))
     summary = one(make(llm), ctx=SummaryContext(language="en", sections=SECTIONS))
     assert "Gardening" in llm.requests[1]["messages"][3]["content"]
@@ -262,8 +295,12 @@ def test_section_outside_the_enum_is_repaired(llm: LLMServer) -> None:
 
 
 def test_raw_control_characters_inside_json_strings_are_tolerated(llm: LLMServer) -> None:
-    llm.script(fake.content('{"title": "T", "translated_title": null, "bullets": '
-                            '[{"text": "line one\nline two\tend", "children": []}], "tags": []}'))
+    llm.script(
+        fake.content(
+            '{"title": "T", "translated_title": null, "bullets": '
+            '[{"text": "line one\nline two\tend", "children": []}], "tags": []}'
+        )
+    )
     summary = one(make(llm))
     assert summary.source == "llm" and summary.bullets[0].text == "line one line two end"
     assert len(llm.requests) == 1
@@ -277,8 +314,9 @@ def test_raw_control_characters_inside_json_strings_are_tolerated(llm: LLMServer
         (fake.empty(), "empty answer"),
     ],
 )
-def test_refusals_and_empty_answers_are_reported_not_written(llm: LLMServer, reply: fake.Scripted,
-                                                             warning: str) -> None:
+def test_refusals_and_empty_answers_are_reported_not_written(
+    llm: LLMServer, reply: fake.Scripted, warning: str
+) -> None:
     llm.script(reply)
     summary = one(make(llm))
     assert summary.source == "offline"
@@ -288,7 +326,10 @@ def test_refusals_and_empty_answers_are_reported_not_written(llm: LLMServer, rep
 
 def test_concurrency_bounds_requests_in_flight(llm: LLMServer) -> None:
     llm.latency = 0.15
-    jobs = [(article(f"Article number {i} is here. It says things."), Link(url=f"u{i}")) for i in range(8)]
+    jobs = [
+        (article(f"Article number {i} is here. It says things."), Link(url=f"u{i}"))
+        for i in range(8)
+    ]
     started = time.monotonic()
     run(make(llm, concurrency=3), *jobs)
     assert llm.max_in_flight == 3
@@ -311,14 +352,21 @@ def test_cache_returns_the_summary_without_a_request(llm: LLMServer, tmp_path: P
     assert len(llm.requests) == 3
 
 
-def test_workspace_prompt_overrides_the_builtin_and_the_cache(llm: LLMServer, tmp_path: Path) -> None:
+def test_workspace_prompt_overrides_the_builtin_and_the_cache(
+    llm: LLMServer, tmp_path: Path
+) -> None:
     one(make(llm, tmp_path))
     prompts = tmp_path / "templates" / "prompts"
     prompts.mkdir(parents=True)
-    (prompts / "summary_system.md.j2").write_text("House style: write like a pirate, in {{ language_name }}.")
+    (prompts / "summary_system.md.j2").write_text(
+        "House style: write like a pirate, in {{ language_name }}."
+    )
     one(make(llm, tmp_path))
     assert len(llm.requests) == 2  # a changed prompt is a cache miss
-    assert llm.requests[1]["messages"][0]["content"] == "House style: write like a pirate, in Korean (한국어)."
+    assert (
+        llm.requests[1]["messages"][0]["content"]
+        == "House style: write like a pirate, in Korean (한국어)."
+    )
 
 
 def test_stats_count_tokens_and_cost(llm: LLMServer, tmp_path: Path) -> None:
@@ -343,7 +391,12 @@ def test_stats_count_tokens_and_cost(llm: LLMServer, tmp_path: Path) -> None:
 def test_translated_title_only_when_the_source_is_in_another_language(llm: LLMServer) -> None:
     english = one(make(llm))
     assert english.title == "Postgres 19" and english.translated_title == "서버 제목"
-    korean = one(make(llm), art=article("포스트그레스 19가 출시되었습니다. 증분 뷰를 지원합니다.", title="포스트그레스 19"))
+    korean = one(
+        make(llm),
+        art=article(
+            "포스트그레스 19가 출시되었습니다. 증분 뷰를 지원합니다.", title="포스트그레스 19"
+        ),
+    )
     assert korean.translated_title is None
 
 
@@ -362,7 +415,10 @@ def test_conclusion_is_one_request_over_all_items(llm: LLMServer) -> None:
 
     closing = asyncio.run(main())
     assert closing is not None and closing.title == "이번 호의 결론"
-    assert [b.text for b in closing.bullets] == ["Takeaway about Postgres 19", "Takeaway about Rust 2"]
+    assert [b.text for b in closing.bullets] == [
+        "Takeaway about Postgres 19",
+        "Takeaway about Rust 2",
+    ]
     user = llm.requests[0]["messages"][1]["content"]
     assert "<items>" in user and "faster builds" in user
     assert llm.requests[0]["response_format"]["json_schema"]["name"] == "conclusion"
@@ -371,16 +427,30 @@ def test_conclusion_is_one_request_over_all_items(llm: LLMServer) -> None:
 # ------------------------------------------------------------------ end to end through the CLI
 
 
-def _workspace(make_workspace: Any, web: Any, llm: LLMServer, extra: str = "") -> tuple[Path, Path, list[str]]:
+def _workspace(
+    make_workspace: Any, web: Any, llm: LLMServer, extra: str = ""
+) -> tuple[Path, Path, list[str]]:
     urls = [
-        web.page("/pg", article_html("Postgres 19 ships incremental views", [
-            "The Postgres project released version 19 with incremental materialized views.",
-            "Incremental views refresh only the rows that changed, cutting refresh time by 90 percent.",
-        ])),
-        web.page("/rust", article_html("Rust 1.90 speeds up builds", [
-            "Rust 1.90 makes incremental builds faster by caching more work between runs.",
-            "The release also stabilizes several long-awaited library functions.",
-        ])),
+        web.page(
+            "/pg",
+            article_html(
+                "Postgres 19 ships incremental views",
+                [
+                    "The Postgres project released version 19 with incremental materialized views.",
+                    "Incremental views refresh only the rows that changed, cutting refresh time by 90 percent.",
+                ],
+            ),
+        ),
+        web.page(
+            "/rust",
+            article_html(
+                "Rust 1.90 speeds up builds",
+                [
+                    "Rust 1.90 makes incremental builds faster by caching more work between runs.",
+                    "The release also stabilizes several long-awaited library functions.",
+                ],
+            ),
+        ),
     ]
     root = make_workspace(
         f"""
@@ -431,8 +501,9 @@ def test_compose_end_to_end_with_cache(web: Any, make_workspace: Any, llm: LLMSe
     assert len(llm.requests) == 4  # only the conclusion is asked again
 
 
-def test_compose_falls_back_to_offline_when_retries_run_out(web: Any, make_workspace: Any,
-                                                           llm: LLMServer) -> None:
+def test_compose_falls_back_to_offline_when_retries_run_out(
+    web: Any, make_workspace: Any, llm: LLMServer
+) -> None:
     root, issue, urls = _workspace(make_workspace, web, llm)
     llm.script(*[fake.server_error() for _ in range(2)])
     (issue / "links.yaml").write_text(f"- {urls[0]}\n")
@@ -445,8 +516,9 @@ def test_compose_falls_back_to_offline_when_retries_run_out(web: Any, make_works
     assert json.loads((issue / "report.json").read_text())["llm"]["retries"] == 1
 
 
-def test_api_key_never_appears_in_output_or_files(web: Any, make_workspace: Any, llm: LLMServer,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_api_key_never_appears_in_output_or_files(
+    web: Any, make_workspace: Any, llm: LLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     key = "sk-test-RECOGNISABLE-7f3a9c"
     monkeypatch.setenv("OPENAI_API_KEY", key)
     root, issue, _ = _workspace(make_workspace, web, llm)
@@ -464,7 +536,7 @@ def test_api_key_never_appears_in_output_or_files(web: Any, make_workspace: Any,
 
 
 def test_openai_provider_without_key_or_base_url_exits_1(make_workspace: Any) -> None:
-    root = make_workspace("[llm]\nprovider = \"openai\"\n")
+    root = make_workspace('[llm]\nprovider = "openai"\n')
     issue = root / "issues" / "001"
     issue.mkdir()
     (issue / "links.yaml").write_text("- https://example.com/a\n")

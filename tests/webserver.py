@@ -35,6 +35,11 @@ class Request:
     body: bytes
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # many clients connect at once in the limit tests and benchmarks
+    daemon_threads = True
+
+
 class WebServer:
     """Threaded HTTP server on 127.0.0.1 (or another loopback address) with per-path handlers."""
 
@@ -46,6 +51,7 @@ class WebServer:
 
         class _Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # else headers and body wait ~40 ms for an ACK
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -88,7 +94,7 @@ class WebServer:
 
             do_GET = do_POST = do_HEAD = do_PUT = _serve
 
-        self.httpd = ThreadingHTTPServer((host, 0), _Handler)
+        self.httpd = _Server((host, 0), _Handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(
             target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
