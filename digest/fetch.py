@@ -14,12 +14,14 @@ What a web fetch guarantees:
   so neither a huge body nor a compression bomb can grow memory past that limit;
 - the address guard: every address a host name resolves to is checked, and unless
   `fetch.allow_private_hosts` is true, loopback, private, link-local, multicast, reserved
-  and unspecified addresses (IPv4, IPv6, IPv4-mapped and NAT64 forms) are refused. With
-  the fetcher's own client the check sits in the connection layer: the socket connects to
-  the very address that was checked (no second DNS lookup, so no DNS rebinding), for the
-  first request and for every redirect hop. With an injected client the host is checked
-  before each request instead. Proxy variables from the environment are ignored, so
-  that the connection goes where the guard looked. Local files are always allowed.
+  and unspecified addresses (IPv4, IPv6, IPv4-mapped and NAT64 forms) are refused. The
+  host is checked before each request (the first and every redirect hop), and with the
+  fetcher's own client once more in the connection layer, which connects the socket to the
+  very address it checked (httpx does no lookup of its own, so a DNS answer that changes
+  between check and connect, "DNS rebinding", cannot slip through). An injected client gets
+  the check before each request only. Proxy variables from the environment are ignored
+  (SSL_CERT_FILE is honoured), so that the connection goes where the guard looked. Local
+  files are always allowed.
 """
 
 from __future__ import annotations
@@ -431,8 +433,7 @@ class Fetcher:
 
         limit = self.settings.concurrency
         transport = httpx.AsyncHTTPTransport(
-            limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
-            trust_env=False,
+            limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit)
         )
         # The guard lives in the connection layer: httpcore's pool takes a network backend.
         transport._pool._network_backend = GuardedBackend(  # type: ignore[attr-defined,assignment]
@@ -454,6 +455,9 @@ class Fetcher:
 
     async def fetch(self, target: str, base_dir: Path) -> Fetched:
         """Fetch a web URL or read a local file; raise FetchError with a plain reason."""
+        scheme = target.strip().partition(":")[0].lower()
+        if scheme in ("http", "https") and not is_web_url(target):
+            raise FetchError(f"not a valid web address: {target}")
         path = local_path(target, base_dir)
         if path is not None:
             return await asyncio.to_thread(self._read_local, target, path)
@@ -556,12 +560,14 @@ class Fetcher:
             async with self._host_slot(host), self._limit:
                 try:
                     async with budget.running():
-                        if not self._own_client:
+                        if not self.settings.allow_private_hosts:
                             await resolve_checked(
                                 host, port, self.resolver, self.settings.allow_private_hosts
                             )
                         self.requests += 1
                         response = await self._request(url)
+                except httpx.InvalidURL as exc:
+                    raise FetchError(f"not a valid web address: {url} ({exc})") from None
                 except httpx.TimeoutException as exc:
                     if not isinstance(exc, httpx.ConnectTimeout):
                         raise FetchError(f"timeout after {self.settings.timeout:g} s") from None

@@ -487,3 +487,8 @@ def test_compose_report_cache_refresh_and_duplicates(web: WebServer, make_worksp
     # --refresh fetches that one link again, and only it.
     _compose(root, "--refresh", one)
     assert web.hits("/one") == 2 and web.hits("/two") == 1
+
+
+@pytest.mark.parametrize("url", ["http://exa mple.com/", "http://[::1/", "http://example.com:99999/"])
+def test_malformed_web_address_is_named(url: str) -> None:
+    assert fetch_error(url) == f"not a valid web address: {url}"
