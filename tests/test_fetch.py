@@ -397,6 +397,19 @@ def test_connection_goes_to_the_checked_address(web: WebServer) -> None:
     assert web.hits("/pinned") == 1
 
 
+def test_dns_rebinding_is_caught_at_connect(web: WebServer) -> None:
+    """The name is public when checked, loopback when connecting: the connection is refused."""
+    port = web.url.rsplit(":", 1)[1]
+    web.page("/admin", PAGE)
+    answers = iter([["93.184.216.34"], ["127.0.0.1"]])
+    fetcher = Fetcher(
+        settings(allow_private_hosts=False), resolver=lambda host, port: next(answers)
+    )
+    with pytest.raises(FetchError, match="refused private address 127.0.0.1"):
+        fetch(f"http://rebind.test:{port}/admin", fetcher)
+    assert web.hits("/admin") == 0
+
+
 def test_any_private_answer_refuses_the_host() -> None:
     both = Fetcher(
         settings(allow_private_hosts=False),
