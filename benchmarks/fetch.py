@@ -76,22 +76,30 @@ def main() -> int:
     settings = FetchSettings(
         allow_private_hosts=True, concurrency=CONCURRENCY, per_host=PER_HOST, timeout=30
     )
-    print(f"{PAGES} pages x {LATENCY * 1000:.0f} ms, fetch.concurrency = {CONCURRENCY}, "
-          f"fetch.per_host = {PER_HOST}, fetch.max_bytes = {settings.max_bytes}")
+    print(
+        f"{PAGES} pages x {LATENCY * 1000:.0f} ms, fetch.concurrency = {CONCURRENCY}, "
+        f"fetch.per_host = {PER_HOST}, fetch.max_bytes = {settings.max_bytes}"
+    )
 
     one = WebServer().start()
     try:
         wall, _ = asyncio.run(fetch_all(serve([one]), settings))
     finally:
         one.stop()
-    report("1 host (per_host is the limit)", wall,
-           math.ceil(PAGES / min(CONCURRENCY, PER_HOST)) * LATENCY)
+    report(
+        "1 host (per_host is the limit)",
+        wall,
+        math.ceil(PAGES / min(CONCURRENCY, PER_HOST)) * LATENCY,
+    )
 
     many = [WebServer(host=f"127.0.0.{2 + i}").start() for i in range(HOSTS)]
     try:
         wall, _ = asyncio.run(fetch_all(serve(many), settings))
-        report(f"{HOSTS} hosts (concurrency is the limit)", wall,
-               math.ceil(PAGES / CONCURRENCY) * LATENCY)
+        report(
+            f"{HOSTS} hosts (concurrency is the limit)",
+            wall,
+            math.ceil(PAGES / CONCURRENCY) * LATENCY,
+        )
 
         urls = serve(many, huge_at=7)
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -102,13 +110,18 @@ def main() -> int:
     finally:
         for server in many:
             server.stop()
-    report(f"{HOSTS} hosts, one 60 MB page (tracemalloc on)", wall,
-           math.ceil(PAGES / CONCURRENCY) * LATENCY)
+    report(
+        f"{HOSTS} hosts, one 60 MB page (tracemalloc on)",
+        wall,
+        math.ceil(PAGES / CONCURRENCY) * LATENCY,
+    )
     huge = results[7]
     print(f"60 MB page: kept {len(huge.body) / 1e6:.1f} MB, truncated={huge.truncated}")
     rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak memory: tracemalloc {peak / 1e6:.1f} MB, "
-          f"ru_maxrss {rss_before:.0f} MB before case 3, {rss_after:.0f} MB after")
+    print(
+        f"peak memory: tracemalloc {peak / 1e6:.1f} MB, "
+        f"ru_maxrss {rss_before:.0f} MB before case 3, {rss_after:.0f} MB after"
+    )
     return 0
 
 

@@ -103,6 +103,8 @@ def check_issue(ws: Workspace, folder: IssueFolder, *, check_links: bool = False
             report = json.loads(folder.report.read_text(encoding="utf-8"))
         except ValueError:
             report = {}
+        for warning in report.get("warnings", []):
+            findings.append(Finding("warning", str(folder.report), warning))
         for link in report.get("links", []):
             if link.get("final_url") in draft_urls or link.get("status") == "ok":
                 for warning in link.get("warnings", []):

@@ -24,15 +24,25 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 WorkspaceOpt = Annotated[
     Path | None,
-    typer.Option("--workspace", "-w", help="Workspace folder (default: found upwards from here, or DIGEST_WORKSPACE).", show_default=False),
+    typer.Option(
+        "--workspace",
+        "-w",
+        help="Workspace folder (default: found upwards from here, or DIGEST_WORKSPACE).",
+        show_default=False,
+    ),
 ]
 IssueArg = Annotated[
     str | None,
-    typer.Argument(help="Issue: folder name (031), a path to it, or omitted for the latest.", show_default=False),
+    typer.Argument(
+        help="Issue: folder name (031), a path to it, or omitted for the latest.",
+        show_default=False,
+    ),
 ]
 IssueOpt = Annotated[
     str | None,
-    typer.Option("--issue", "-i", help="Issue to add to (default: the latest).", show_default=False),
+    typer.Option(
+        "--issue", "-i", help="Issue to add to (default: the latest).", show_default=False
+    ),
 ]
 
 
@@ -66,7 +76,8 @@ def init(
 @app.command()
 def new(
     date: Annotated[
-        str | None, typer.Option("--date", help="Issue date YYYY-MM-DD (default: today).", show_default=False)
+        str | None,
+        typer.Option("--date", help="Issue date YYYY-MM-DD (default: today).", show_default=False),
     ] = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
@@ -92,10 +103,16 @@ def new(
 
 @app.command()
 def add(
-    urls: Annotated[list[str], typer.Argument(help="URLs to add; '-' reads them from standard input.")],
+    urls: Annotated[
+        list[str], typer.Argument(help="URLs to add; '-' reads them from standard input.")
+    ],
     issue: IssueOpt = None,
-    section: Annotated[str | None, typer.Option("--section", help="Section for these links.")] = None,
-    note: Annotated[str | None, typer.Option("--note", help="Editor's note for these links.")] = None,
+    section: Annotated[
+        str | None, typer.Option("--section", help="Section for these links.")
+    ] = None,
+    note: Annotated[
+        str | None, typer.Option("--note", help="Editor's note for these links.")
+    ] = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Append links to the issue's links.yaml (normalized, deduplicated)."""
@@ -115,10 +132,20 @@ def add(
 
 @app.command("import")
 def import_(
-    source: Annotated[str, typer.Argument(help="A text/Markdown file, bookmarks HTML, OPML, or an RSS/Atom feed (file or URL).")],
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="A text/Markdown file, bookmarks HTML, OPML, or an RSS/Atom feed (file or URL)."
+        ),
+    ],
     issue: IssueOpt = None,
     since: Annotated[
-        str | None, typer.Option("--since", help="Keep feed entries from this date (YYYY-MM-DD) instead of the Period.", show_default=False)
+        str | None,
+        typer.Option(
+            "--since",
+            help="Keep feed entries from this date (YYYY-MM-DD) instead of the Period.",
+            show_default=False,
+        ),
     ] = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
@@ -143,9 +170,12 @@ def import_(
 def compose(
     issue: IssueArg = None,
     refresh: Annotated[
-        list[str] | None, typer.Option("--refresh", help="Re-summarize this link (repeatable).", show_default=False)
+        list[str] | None,
+        typer.Option("--refresh", help="Re-summarize this link (repeatable).", show_default=False),
     ] = None,
-    offline: Annotated[bool, typer.Option("--offline", help="Use the built-in offline summarizer.")] = False,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Use the built-in offline summarizer.")
+    ] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when any link failed.")] = False,
     workspace: WorkspaceOpt = None,
 ) -> None:
@@ -164,13 +194,18 @@ def compose(
             from digest.summarize import make_summarizer
 
             composer.summarizer = make_summarizer(
-                ws.settings, ws.secrets, offline=offline,
-                cache_dir=ws.cache_dir / "llm", templates_dir=ws.templates_dir,
+                ws.settings,
+                ws.secrets,
+                offline=offline,
+                cache_dir=ws.cache_dir / "llm",
+                templates_dir=ws.templates_dir,
             )
             if composer.summarizer.name == "offline":
                 err.print(
                     "summarizing offline (built-in extractive summarizer): no OPENAI_API_KEY or "
-                    "llm.base_url set" if not offline else "summarizing offline (--offline)",
+                    "llm.base_url set"
+                    if not offline
+                    else "summarizing offline (--offline)",
                     markup=False,
                 )
         result = asyncio.run(composer.run())
@@ -206,7 +241,9 @@ def render(issue: IssueArg = None, workspace: WorkspaceOpt = None) -> None:
 @app.command()
 def preview(
     issue: IssueArg = None,
-    port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 (0 = any free port).")] = 8000,
+    port: Annotated[
+        int, typer.Option("--port", help="Port on 127.0.0.1 (0 = any free port).")
+    ] = 8000,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Serve the rendered email on 127.0.0.1 and reload it when the draft changes."""
@@ -214,7 +251,12 @@ def preview(
 
     try:
         ws = _load(workspace)
-        serve(ws, ws.issue(issue), port=port, announce=lambda url: out.print(f"previewing at {url} (Ctrl-C to stop)", markup=False))
+        serve(
+            ws,
+            ws.issue(issue),
+            port=port,
+            announce=lambda url: out.print(f"previewing at {url} (Ctrl-C to stop)", markup=False),
+        )
     except DigestError as exc:
         fail(str(exc))
     except KeyboardInterrupt:
@@ -224,7 +266,9 @@ def preview(
 @app.command()
 def check(
     issue: IssueArg = None,
-    links: Annotated[bool, typer.Option("--links", help="Also check that each source URL still answers.")] = False,
+    links: Annotated[
+        bool, typer.Option("--links", help="Also check that each source URL still answers.")
+    ] = False,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Lint the draft: empty items, missing URLs, placeholders, size, warnings."""
@@ -246,11 +290,21 @@ def check(
 @app.command()
 def send(
     issue: IssueArg = None,
-    to: Annotated[list[str] | None, typer.Option("--to", help="Test send to this address (repeatable).", show_default=False)] = None,
-    list_: Annotated[Path | None, typer.Option("--list", help="CSV of readers (email, name).", show_default=False)] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Write .eml files to outbox/, send nothing.")] = False,
+    to: Annotated[
+        list[str] | None,
+        typer.Option("--to", help="Test send to this address (repeatable).", show_default=False),
+    ] = None,
+    list_: Annotated[
+        Path | None,
+        typer.Option("--list", help="CSV of readers (email, name).", show_default=False),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Write .eml files to outbox/, send nothing.")
+    ] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Send even when `digest check` finds errors.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Send even when `digest check` finds errors.")
+    ] = False,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Send the rendered email to test addresses or a list, exactly once per reader."""

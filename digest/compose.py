@@ -360,6 +360,7 @@ class Composer:
             )
             issue = draft or self._new_issue()
             new_items = 0
+            issue_warnings: list[str] = []
             for (index, link, _, replace_url), (report, item, section) in zip(
                 jobs, results, strict=True
             ):
@@ -375,6 +376,12 @@ class Composer:
                 if closing is not None:
                     closing.title = closing.title or default_closing_title(self.ctx.language)
                     issue.closing = closing
+                else:
+                    issue_warnings.append(
+                        "newsletter.conclusion is on but no closing section was written "
+                        f"({self.summarizer.name} summarizer: "
+                        + ("it writes none)" if self.summarizer.name == "offline" else "the request failed)")
+                    )
         finally:
             self.progress.finish()
             if own_fetcher:
@@ -386,6 +393,7 @@ class Composer:
             started_at=started_at,
             links=[r for r in reports if r is not None],
             llm=self.summarizer.stats,
+            warnings=issue_warnings,
         )
         run.fetch.requests = self.fetcher.requests
         run.fetch.cached = sum(1 for r in run.links if r.fetch_cached)

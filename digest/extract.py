@@ -96,9 +96,10 @@ def sniff_type(fetched: Fetched) -> str:
         return "image/webp"
     declared = (fetched.content_type or "").lower()
     html_start = head.startswith((b"<!doctype html", b"<html", b"<?xml")) and b"<html" in head
-    if html_start or (declared in ("", "text/plain", "application/octet-stream") and (
-        b"<body" in head or b"<head" in head
-    )):
+    if html_start or (
+        declared in ("", "text/plain", "application/octet-stream")
+        and (b"<body" in head or b"<head" in head)
+    ):
         return "text/html"
     if declared in ("", "application/octet-stream"):
         if b"\x00" not in fetched.body[:4096] and _decodes(fetched.body[:4096], "utf-8"):
@@ -229,7 +230,9 @@ def _from_html(fetched: Fetched) -> Article:
         prune_xpath=PRUNE_XPATH,
     )
     base = Article(
-        url=fetched.url, final_url=fetched.final_url, content_type="text/html",
+        url=fetched.url,
+        final_url=fetched.final_url,
+        content_type="text/html",
         language=page_language(html),
     )
     if doc is None:

@@ -189,15 +189,19 @@ class GuardedBackend:
         for address in addresses:
             try:
                 return await self.inner.connect_tcp(
-                    address, port, timeout=timeout, local_address=local_address,
+                    address,
+                    port,
+                    timeout=timeout,
+                    local_address=local_address,
                     socket_options=socket_options,
                 )
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 error = exc
         raise error
 
-    async def connect_unix_socket(self, path: str, timeout: float | None = None,
-                                  socket_options: Any = None) -> Any:
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Any = None
+    ) -> Any:
         """Unix sockets are never used for web links."""
         raise FetchError("unix sockets are not supported")
 
@@ -285,9 +289,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, min(seconds, MAX_RETRY_AFTER))
 
 
-_META_REFRESH = re.compile(
-    rb"<meta[^>]+http-equiv\s*=\s*[\"']?refresh[\"']?[^>]*>", re.IGNORECASE
-)
+_META_REFRESH = re.compile(rb"<meta[^>]+http-equiv\s*=\s*[\"']?refresh[\"']?[^>]*>", re.IGNORECASE)
 _REFRESH_URL = re.compile(
     r"""^\s*[\d.]*\s*[;,]?\s*(?:url\s*=\s*)?["']?([^"'\s>][^"'>]*)""", re.IGNORECASE
 )

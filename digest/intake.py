@@ -12,10 +12,12 @@ bookmarks' ADD_DATE) that fall inside the issue's Period, or on or after `--sinc
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import html
 import json
 import re
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -368,9 +370,7 @@ def _section_name(ws: Workspace, section: str | None, messages: list[str]) -> st
     for name in names:
         if name.casefold() == section.strip().casefold():
             return name
-    raise LinksError(
-        f"--section {section!r}: no such section; digest.toml has {', '.join(names)}"
-    )
+    raise LinksError(f"--section {section!r}: no such section; digest.toml has {', '.join(names)}")
 
 
 def add_links(
@@ -475,51 +475,65 @@ def _read_file(source: str, path: Path) -> _Source:
     )
 
 
-def _http_get(client: Any, url: str, max_bytes: int, name: str) -> _Source:
-    """GET a URL with httpx (redirects followed, body capped); errors name the source."""
-    import httpx
+def _http_get(client: _GuardedWeb, url: str, max_bytes: int, name: str) -> _Source:
+    """GET a URL through the Fetcher (limits, retries, address guard); errors name the source."""
+    from digest.errors import FetchError
 
     try:
-        with client.stream("GET", url) as response:
-            if response.status_code >= 400:
-                raise LinksError(f"{name}: HTTP {response.status_code} from {url}")
-            chunks: list[bytes] = []
-            size = 0
-            for chunk in response.iter_bytes():
-                chunks.append(chunk)
-                size += len(chunk)
-                if size > max_bytes:
-                    raise LinksError(
-                        f"{name}: larger than {max_bytes} bytes (fetch.max_bytes); "
-                        "download it and import the file"
-                    )
-            return _Source(
-                name=name,
-                data=b"".join(chunks),
-                content_type=response.headers.get("content-type", "").lower(),
-                base_url=str(response.url),
-                suffix=Path(urlsplit(str(response.url)).path).suffix.lower(),
-            )
-    except httpx.TimeoutException:
-        raise LinksError(f"{name}: timed out fetching {url}") from None
-    except httpx.HTTPError as exc:
-        raise LinksError(f"{name}: cannot fetch {url} ({exc.__class__.__name__}: {exc})") from None
-
-
-def _http_client(ws: Workspace) -> Any:
-    import httpx
-
-    from digest import __version__
-
-    settings = ws.settings.fetch
-    agent = settings.user_agent or f"digest/{__version__} (newsletter digest composer)"
-    return httpx.Client(
-        timeout=httpx.Timeout(settings.timeout),
-        follow_redirects=True,
-        max_redirects=settings.max_redirects,
-        headers={"User-Agent": agent, "Accept": "application/rss+xml, application/atom+xml, "
-                 "application/xml;q=0.9, text/xml;q=0.9, text/html;q=0.8, */*;q=0.5"},
+        fetched = client.get(url)
+    except FetchError as exc:
+        raise LinksError(f"{name}: cannot fetch {url} ({exc})") from None
+    if fetched.truncated:
+        raise LinksError(
+            f"{name}: larger than {max_bytes} bytes (fetch.max_bytes); download it and import the file"
+        )
+    content_type = fetched.content_type + (
+        f"; charset={fetched.charset}" if fetched.charset else ""
     )
+    return _Source(
+        name=name,
+        data=fetched.body,
+        content_type=content_type.lower(),
+        base_url=fetched.final_url,
+        suffix=Path(urlsplit(fetched.final_url).path).suffix.lower(),
+    )
+
+
+class _GuardedWeb:
+    """Synchronous, thread-safe use of the compose Fetcher, so import obeys the same
+    limits and address guard (fetch.allow_private_hosts) as compose."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self.settings = ws.settings.fetch
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.fetcher: Any = None
+
+    def __enter__(self) -> _GuardedWeb:
+        self.thread.start()
+
+        async def make() -> Any:
+            from digest.fetch import Fetcher
+
+            return Fetcher(self.settings)
+
+        self.fetcher = asyncio.run_coroutine_threadsafe(make(), self.loop).result()
+        return self
+
+    def get(self, url: str) -> Any:
+        """Fetch one URL (blocking)."""
+        future = asyncio.run_coroutine_threadsafe(self.fetcher.fetch(url, Path.cwd()), self.loop)
+        return future.result()
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self.fetcher.aclose(), self.loop).result()
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join()
+        self.loop.close()
+
+
+def _http_client(ws: Workspace) -> _GuardedWeb:
+    return _GuardedWeb(ws)
 
 
 _ROOT = re.compile(rb"<\s*([A-Za-z][\w.-]*(?::[\w.-]+)?)")
@@ -688,7 +702,10 @@ class _AnchorParser(HTMLParser):
         if tag == "a" and values.get("href"):
             self._dd = None
             self._anchor = {
-                "href": values["href"], "add_date": values.get("add_date"), "text": [], "dd": []
+                "href": values["href"],
+                "add_date": values.get("add_date"),
+                "text": [],
+                "dd": [],
             }
             self.anchors.append(self._anchor)
         elif tag == "dd" and self.anchors:
@@ -781,7 +798,8 @@ def links_in_feed(src: _Source, tz: dt.tzinfo) -> _Found:
             found.not_web += 1
             continue
         stamp = (
-            entry.get("published_parsed") or entry.get("updated_parsed")
+            entry.get("published_parsed")
+            or entry.get("updated_parsed")
             or entry.get("created_parsed")
         )
         day = None

@@ -150,5 +150,6 @@ class Report(BaseModel):
     started_at: dt.datetime
     finished_at: dt.datetime | None = None
     links: list[LinkReport] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
     llm: LLMStats = Field(default_factory=LLMStats)
     fetch: FetchStats = Field(default_factory=FetchStats)

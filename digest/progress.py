@@ -92,6 +92,8 @@ def print_summary(console: Console, folder: IssueFolder, result: ComposeResult) 
         console.print(f"  failed: {link.url} — {link.error}", markup=False)
     for url, warning in result.warnings:
         console.print(f"  warning: {url} — {warning}", markup=False)
+    for warning in report.warnings:
+        console.print(f"  warning: {warning}", markup=False)
     llm = report.llm
     if llm.provider != "offline":
         cost = f", ~${llm.estimated_cost_usd:.4f}" if llm.estimated_cost_usd is not None else ""

@@ -148,8 +148,11 @@ def init_workspace(directory: Path) -> list[Path]:
     created: list[Path] = []
     try:
         root.mkdir(parents=True, exist_ok=True)
-        files = {config: settings_toml(), root / ".env.example": env_example(),
-                 root / ".gitignore": GITIGNORE}
+        files = {
+            config: settings_toml(),
+            root / ".env.example": env_example(),
+            root / ".gitignore": GITIGNORE,
+        }
         for path, text in files.items():
             if path.exists():
                 continue

@@ -136,7 +136,9 @@ def make_pdf(title: str, lines: list[str]) -> bytes:
 
 
 def test_pdf_text_and_title(web: WebServer) -> None:
-    pdf = make_pdf("Scaling Laws Revisited", ["Scaling laws hold for 7 model sizes.", "Loss fell 12%."])
+    pdf = make_pdf(
+        "Scaling Laws Revisited", ["Scaling laws hold for 7 model sizes.", "Loss fell 12%."]
+    )
     article = served(web, pdf, "application/pdf")
     assert article.title == "Scaling Laws Revisited" and article.content_type == "application/pdf"
     assert "Scaling laws hold for 7 model sizes." in article.text
@@ -146,8 +148,9 @@ def test_pdf_text_and_title(web: WebServer) -> None:
 
 
 def test_pdf_cut_or_damaged_is_a_plain_error(web: WebServer) -> None:
-    url = web.page("/big.pdf", make_pdf("T", ["x" * 80] * 30) + b"%" * 5000,
-                   content_type="application/pdf")
+    url = web.page(
+        "/big.pdf", make_pdf("T", ["x" * 80] * 30) + b"%" * 5000, content_type="application/pdf"
+    )
     fetched = get(url, max_bytes=1024)
     with pytest.raises(ExtractError, match="PDF"):
         extract(fetched, Link(url=url))
@@ -157,13 +160,17 @@ def make_png(width: int = 2, height: int = 2) -> bytes:
     """A real (grey) PNG image."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     pixels = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
     return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(pixels)) + chunk(b"IEND", b"")
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(pixels))
+        + chunk(b"IEND", b"")
     )
 
 

@@ -176,7 +176,7 @@ def test_too_many_redirects(web: WebServer) -> None:
 def test_meta_refresh_is_followed_once(web: WebServer) -> None:
     stub = "<html><head><meta http-equiv='refresh' content='0; url=/moved'></head><body>Moved</body></html>"
     web.page("/old", stub)
-    back = "<html><head><meta http-equiv=\"Refresh\" content=\"0;URL='/old'\"></head><body>x</body></html>"
+    back = '<html><head><meta http-equiv="Refresh" content="0;URL=\'/old\'"></head><body>x</body></html>'
     web.page("/moved", back)
     fetched = fetch(web.url + "/old")
     assert fetched.final_url == web.url + "/moved"
@@ -315,7 +315,9 @@ def test_per_host_and_overall_limits(web: WebServer) -> None:
     async def run(hosts: list[str], **changes: Any) -> None:
         fetcher = Fetcher(settings(timeout=5, **changes), resolver=resolver)
         try:
-            await asyncio.gather(*(fetcher.fetch(f"http://{h}:{port}/slow", Path(".")) for h in hosts))
+            await asyncio.gather(
+                *(fetcher.fetch(f"http://{h}:{port}/slow", Path(".")) for h in hosts)
+            )
         finally:
             await fetcher.aclose()
 
@@ -391,7 +393,9 @@ def test_connection_goes_to_the_checked_address(web: WebServer) -> None:
     fetcher = Fetcher(settings(), resolver=lambda host, port: answers[host])
     assert fetch(f"http://news.test:{port}/pinned", fetcher).status == 200
     assert web.requests[-1].headers["Host"] == f"news.test:{port}"
-    guarded = Fetcher(settings(allow_private_hosts=False), resolver=lambda host, port: answers[host])
+    guarded = Fetcher(
+        settings(allow_private_hosts=False), resolver=lambda host, port: answers[host]
+    )
     with pytest.raises(FetchError, match="refused private address 127.0.0.1"):
         fetch(f"http://news.test:{port}/pinned", guarded)
     assert web.hits("/pinned") == 1
@@ -502,6 +506,8 @@ def test_compose_report_cache_refresh_and_duplicates(web: WebServer, make_worksp
     assert web.hits("/one") == 2 and web.hits("/two") == 1
 
 
-@pytest.mark.parametrize("url", ["http://exa mple.com/", "http://[::1/", "http://example.com:99999/"])
+@pytest.mark.parametrize(
+    "url", ["http://exa mple.com/", "http://[::1/", "http://example.com:99999/"]
+)
 def test_malformed_web_address_is_named(url: str) -> None:
     assert fetch_error(url) == f"not a valid web address: {url}"

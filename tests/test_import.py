@@ -78,7 +78,10 @@ Again: https://bare.example/post/ and ftp://files.example/nope
 
 @pytest.fixture
 def ws(make_workspace) -> Path:
-    root = make_workspace('[newsletter]\ntimezone = "Asia/Seoul"\nweek_starts_on = "sunday"\n')
+    root = make_workspace(
+        '[newsletter]\ntimezone = "Asia/Seoul"\nweek_starts_on = "sunday"\n'
+        "[fetch]\nallow_private_hosts = true\ntimeout = 3\nmax_retries = 0\n"
+    )
     result = runner.invoke(app, ["new", "--date", "2024-07-29", "-w", str(root)])
     assert result.exit_code == 0, result.output
     return root
@@ -172,8 +175,10 @@ def test_rss_since_overrides_the_period(ws: Path, tmp_path: Path) -> None:
     result = run_import(ws, source, "--since", "2024-07-20")
     assert result.exit_code == 0, result.output
     assert set(links_of(ws)) == {
-        "https://blog.example/in", "https://blog.example/late",
-        "https://blog.example/early", "https://blog.example/undated",
+        "https://blog.example/in",
+        "https://blog.example/late",
+        "https://blog.example/early",
+        "https://blog.example/undated",
     }
     assert "1 before 2024-07-20" in result.output
 
@@ -226,7 +231,9 @@ def test_opml_reads_the_feeds_it_lists(ws: Path, tmp_path: Path, web) -> None:
     result = run_import(ws, opml)
     assert result.exit_code == 0, result.output
     assert set(links_of(ws)) == {
-        "https://blog.example/in", "https://blog.example/early", "https://blog.example/undated",
+        "https://blog.example/in",
+        "https://blog.example/early",
+        "https://blog.example/undated",
         "https://atom.example/inside",
     }
     assert "skipped a feed" in result.output and "feeds/missing.xml" in result.output
@@ -263,14 +270,18 @@ def test_import_keeps_hand_written_links_and_warns_about_earlier_issues(
     links = ws / "issues" / "002" / "links.yaml"
     links.write_text("# mine\n- https://mine.example/first  # keep me\n")
     source = tmp_path / "list.txt"
-    source.write_text("https://blog.example/in\nhttps://fresh.example/x\nhttps://mine.example/first\n")
+    source.write_text(
+        "https://blog.example/in\nhttps://fresh.example/x\nhttps://mine.example/first\n"
+    )
     result = run_import(ws, source)
     assert result.exit_code == 0, result.output
     assert "warning: https://blog.example/in already appeared in issue 001" in result.output
     text = links.read_text()
     assert text.startswith("# mine\n- https://mine.example/first  # keep me\n")
     assert list(links_of(ws, "002")) == [
-        "https://mine.example/first", "https://blog.example/in", "https://fresh.example/x",
+        "https://mine.example/first",
+        "https://blog.example/in",
+        "https://fresh.example/x",
     ]
 
 
@@ -321,10 +332,16 @@ def test_bad_file_exits_1_naming_it_and_leaves_links_untouched(
     ("route", "reply", "says"),
     [
         ("/gone.xml", Reply(status=404, body=b"gone"), "HTTP 404"),
-        ("/bad.xml", Reply(body=b"<html><p>oops", content_type="application/rss+xml"),
-         "not an RSS or Atom feed"),
-        ("/page", Reply(body=b"<html><body><a href='/x'>x</a></body></html>"),
-         "no RSS/Atom feed link"),
+        (
+            "/bad.xml",
+            Reply(body=b"<html><p>oops", content_type="application/rss+xml"),
+            "not an RSS or Atom feed",
+        ),
+        (
+            "/page",
+            Reply(body=b"<html><body><a href='/x'>x</a></body></html>"),
+            "no RSS/Atom feed link",
+        ),
     ],
 )
 def test_bad_url_exits_1_naming_it(ws: Path, web, route: str, reply: Reply, says: str) -> None:
@@ -335,6 +352,14 @@ def test_bad_url_exits_1_naming_it(ws: Path, web, route: str, reply: Reply, says
     assert result.exit_code == 1, result.output
     assert url in result.output and says in result.output
     assert links.read_bytes() == before
+
+
+def test_private_address_is_refused_unless_allowed(make_workspace) -> None:
+    root = make_workspace("")
+    assert runner.invoke(app, ["new", "-w", str(root)]).exit_code == 0
+    result = run_import(root, "http://127.0.0.1:9/feed.xml")
+    assert result.exit_code == 1
+    assert "fetch.allow_private_hosts" in result.output
 
 
 def test_unreachable_url_is_a_clear_error(ws: Path) -> None:

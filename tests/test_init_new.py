@@ -58,7 +58,7 @@ def test_every_setting_is_in_the_generated_file_with_a_comment() -> None:
         section = text.split(f"[{table}]\n", 1)[1].split("\n[", 1)[0]
         match = re.search(rf"^(# )?{re.escape(key)} = ", section, re.MULTILINE)
         assert match, f"{table}.{key} is missing from the generated digest.toml"
-        index = lines.index(section[match.start():].splitlines()[0])
+        index = lines.index(section[match.start() :].splitlines()[0])
         assert lines[index - 1] == f"# {DESCRIPTIONS[f'{table}.{key}']}"
     assert "[[sections]]" in text  # the example of sections, commented out
 

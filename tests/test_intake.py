@@ -141,9 +141,11 @@ def test_add_appends_normalized_links_keeping_the_editors_file(ws: Path) -> None
     assert "added https://c.example/third?id=3" in result.output
     text = links.read_text()
     assert text.startswith(original)
-    assert text[len(original):] == "- https://c.example/third?id=3\n"
+    assert text[len(original) :] == "- https://c.example/third?id=3\n"
     assert [link.url for link in read_links(links)] == [
-        "https://b.example/second", "https://a.example/first", "https://c.example/third?id=3",
+        "https://b.example/second",
+        "https://a.example/first",
+        "https://c.example/third?id=3",
     ]
 
 
@@ -155,13 +157,14 @@ def test_add_file_without_final_newline_and_flow_style_list(ws: Path) -> None:
     links.write_text("[https://a.example/1]\n")
     result = add(ws, "https://a.example/2")
     assert result.exit_code == 0, result.output
-    assert [link.url for link in read_links(links)] == ["https://a.example/1", "https://a.example/2"]
+    assert [link.url for link in read_links(links)] == [
+        "https://a.example/1",
+        "https://a.example/2",
+    ]
 
 
 def test_add_with_section_and_note_writes_a_mapping(make_workspace) -> None:
-    root = make_workspace(
-        '[[sections]]\nname = "AI"\n[[sections]]\nname = "Tools"\n'
-    )
+    root = make_workspace('[[sections]]\nname = "AI"\n[[sections]]\nname = "Tools"\n')
     runner.invoke(app, ["new", "--date", "2024-07-29", "-w", str(root)])
     result = add(root, "https://a.example/x", "--section", "tools", "--note", "read: the #2 part")
     assert result.exit_code == 0, result.output

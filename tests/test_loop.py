@@ -300,3 +300,18 @@ def test_preview_serves_and_picks_up_an_edit(loop_ws) -> None:
     finally:
         stop.set()
         thread.join(timeout=5)
+
+
+def test_conclusion_offline_is_reported_not_invented(web, make_workspace) -> None:
+    url = web.page("/alpha", article_html(PAGES["/alpha"][0], PAGES["/alpha"][1]))
+    root = make_workspace(
+        "[newsletter]\nlanguage = 'en'\nconclusion = true\n[fetch]\nallow_private_hosts = true\n"
+    )
+    issue = root / "issues" / "001"
+    issue.mkdir()
+    (issue / "links.yaml").write_text(f"- {url}\n")
+    result = compose(root)
+    report = json.loads((issue / "report.json").read_text())
+    assert any("no closing section" in w for w in report["warnings"])
+    assert "no closing section" in result.output
+    assert "Takeaways" not in (issue / "draft.md").read_text()

@@ -24,14 +24,26 @@ runner = CliRunner()
 
 def _composed_issue(web, make_workspace) -> tuple[Path, dict[str, str]]:
     urls = {
-        "kept": web.page("/kept", article_html("Kept article", [
-            "The kept article explains how the team moved its queue to Postgres last spring.",
-            "It reports that the move halved the cost of the service within a month.",
-        ])),
-        "deleted": web.page("/deleted", article_html("Deleted article", [
-            "This article is summarized first and then deleted from the draft by the editor.",
-            "Its summary should not come back when the issue is composed again.",
-        ])),
+        "kept": web.page(
+            "/kept",
+            article_html(
+                "Kept article",
+                [
+                    "The kept article explains how the team moved its queue to Postgres last spring.",
+                    "It reports that the move halved the cost of the service within a month.",
+                ],
+            ),
+        ),
+        "deleted": web.page(
+            "/deleted",
+            article_html(
+                "Deleted article",
+                [
+                    "This article is summarized first and then deleted from the draft by the editor.",
+                    "Its summary should not come back when the issue is composed again.",
+                ],
+            ),
+        ),
         "failed": web.route("/missing", Reply(status=404, body=b"gone", content_type="text/plain")),
     }
     root = make_workspace(
@@ -53,8 +65,9 @@ def _composed_issue(web, make_workspace) -> tuple[Path, dict[str, str]]:
     runner.invoke(app, ["add", "-w", str(root), urls["fetched"], urls["new"]])
     JsonCache(root / ".digest" / "cache" / "articles").set(
         link_key(urls["fetched"]),
-        Article(url=urls["fetched"], final_url=urls["fetched"], title="Fetched title",
-                text="Some text.").model_dump(mode="json"),
+        Article(
+            url=urls["fetched"], final_url=urls["fetched"], title="Fetched title", text="Some text."
+        ).model_dump(mode="json"),
     )
     with (root / "issues" / "001" / "links.yaml").open("a") as handle:
         handle.write(f"- {urls['kept']}?utm_source=dup\n")
