@@ -10,7 +10,7 @@ from typing import Literal
 
 from digest.draft import read_draft
 from digest.errors import DigestError
-from digest.models import Bullet, Issue
+from digest.models import Issue, bullet_texts
 from digest.render import GMAIL_CLIP_BYTES, Renderer
 from digest.workspace import IssueFolder, Workspace
 
@@ -31,14 +31,6 @@ class Finding:
 
     def __str__(self) -> str:
         return f"{self.level}: {self.where}: {self.message}"
-
-
-def _walk(bullets: list[Bullet]) -> list[str]:
-    out: list[str] = []
-    for bullet in bullets:
-        out.append(bullet.text)
-        out.extend(_walk(bullet.children))
-    return out
 
 
 def _heading_lines(text: str) -> dict[str, int]:
@@ -69,10 +61,10 @@ def lint_issue(issue: Issue, draft_text: str, name: str = "draft.md") -> list[Fi
             )
         if not item.url:
             findings.append(Finding("error", where, f"item {item.title!r} has no source URL"))
-        bullet_texts = _walk(item.bullets)
-        if any(not text.strip() for text in bullet_texts):
+        texts = bullet_texts(item.bullets)
+        if any(not text.strip() for text in texts):
             findings.append(Finding("error", where, f"item {item.title!r} has an empty bullet"))
-        for text in (item.title, item.translated_title or "", item.note or "", *bullet_texts):
+        for text in (item.title, item.translated_title or "", item.note or "", *texts):
             match = PLACEHOLDER.search(text)
             if match:
                 findings.append(

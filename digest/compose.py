@@ -380,7 +380,11 @@ class Composer:
                     issue_warnings.append(
                         "newsletter.conclusion is on but no closing section was written "
                         f"({self.summarizer.name} summarizer: "
-                        + ("it writes none)" if self.summarizer.name == "offline" else "the request failed)")
+                        + (
+                            "it writes none)"
+                            if self.summarizer.name == "offline"
+                            else "the request failed)"
+                        )
                     )
         finally:
             self.progress.finish()

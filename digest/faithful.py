@@ -13,7 +13,7 @@ import re
 import unicodedata
 from decimal import Decimal, InvalidOperation
 
-from digest.models import Bullet
+from digest.models import Bullet, bullet_texts
 
 _NUMBER = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
 _SCALES: dict[str, Decimal] = {
@@ -204,14 +204,6 @@ def _dates(text: str) -> list[tuple[tuple[int, int], int | None, tuple[int, int]
     return found
 
 
-def _walk(bullets: list[Bullet]) -> list[str]:
-    out: list[str] = []
-    for bullet in bullets:
-        out.append(bullet.text)
-        out.extend(_walk(bullet.children))
-    return out
-
-
 def _script(text: str) -> str:
     hangul, latin = len(_HANGUL.findall(text)), len(_LATIN.findall(text))
     return "ko" if hangul > latin else "latin"
@@ -230,7 +222,7 @@ def unsupported_claims(bullets: list[Bullet], source: str) -> list[str]:
     normalized_source = _normalize(source)
     source_script = _script(source[:5000])
     warnings: list[str] = []
-    for text in _walk(bullets):
+    for text in bullet_texts(bullets):
         covered: list[tuple[int, int]] = []
         for (month, day), year, span in _dates(text):
             covered.append(span)

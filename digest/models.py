@@ -45,6 +45,15 @@ class Bullet(BaseModel):
     children: list[Bullet] = Field(default_factory=list)
 
 
+def bullet_texts(bullets: list[Bullet]) -> list[str]:
+    """The text of every bullet and nested bullet, depth first."""
+    out: list[str] = []
+    for bullet in bullets:
+        out.append(bullet.text)
+        out.extend(bullet_texts(bullet.children))
+    return out
+
+
 class Summary(BaseModel):
     """What a summarizer returns for one article."""
 
