@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -185,6 +188,9 @@ def compose(
     from digest.compose import ComposeOptions, Composer
     from digest.progress import make_progress, print_summary
 
+    caught: list[str] = []
+    before: tuple[int, int] | None = None
+    folder = None
     try:
         ws = _load(workspace)
         folder = ws.issue(issue)
@@ -208,11 +214,18 @@ def compose(
                     else "summarizing offline (--offline)",
                     markup=False,
                 )
-        result = asyncio.run(composer.run())
+        before = _fingerprint(folder.draft)
+        with _sigterm_as_interrupt(caught):
+            result = asyncio.run(composer.run())
     except DigestError as exc:
         fail(str(exc))
     except KeyboardInterrupt:
-        err.print("interrupted: draft.md was not changed by this run", markup=False)
+        by = caught[0] if caught else "Ctrl-C"
+        if folder is None or _fingerprint(folder.draft) == before:
+            what = "draft.md was not changed by this run"
+        else:
+            what = "draft.md was already written; run `digest compose` again to finish"
+        err.print(f"interrupted by {by}: {what}", markup=False)
         raise typer.Exit(1) from None
     print_summary(out, folder, result)
     if not result.draft_exists:
@@ -221,6 +234,34 @@ def compose(
         raise typer.Exit(1)
     if result.render_error:
         fail(f"render failed, previous outputs kept: {result.render_error}")
+
+
+def _fingerprint(path: Path) -> tuple[int, int] | None:
+    """A file's modification time and size, or None when it does not exist."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt(caught: list[str]) -> Iterator[None]:
+    """Turn SIGTERM into KeyboardInterrupt (a clean stop, like Ctrl-C), noting it in `caught`."""
+
+    def handler(signum: int, frame: Any) -> None:
+        caught.append(signal.Signals(signum).name)
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave SIGTERM alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @app.command()

@@ -22,8 +22,10 @@ from digest.draft import (
     clean_inline,
     default_closing_title,
     escape_title,
+    parse_draft,
     read_draft,
     render_draft,
+    splice_item,
 )
 from digest.errors import DigestError, LinksError
 from digest.extract import extract
@@ -359,6 +361,8 @@ class Composer:
                 *(self._process(link, refresh) for _, link, refresh, _ in jobs)
             )
             issue = draft or self._new_issue()
+            had_closing = issue.closing is not None
+            placed: list[tuple[Item, str | None, str | None]] = []
             new_items = 0
             issue_warnings: list[str] = []
             for (index, link, _, replace_url), (report, item, section) in zip(
@@ -368,6 +372,7 @@ class Composer:
                 if item is None:
                     continue
                 self._place(issue, item, section, replace_url)
+                placed.append((item, section, replace_url))
                 composed[link_key(link)] = item.url
                 new_items += 1
             if new_items and self.settings.newsletter.conclusion and issue.closing is None:
@@ -407,11 +412,20 @@ class Composer:
         render_error = None
         has_items = bool(issue.items()) or draft is not None
         if has_items:
-            closing_title = default_closing_title(self.ctx.language)
-            if issue.closing:
-                closing_title = issue.closing.title
-            text = render_draft(issue, sectioned=bool(sections), closing_title=closing_title)
             old = self.folder.draft.read_text(encoding="utf-8") if draft is not None else None
+            if old is not None and had_closing == (issue.closing is not None):
+                # Edit the editor's text in place: only the new or refreshed items change.
+                text = old
+                for item, section, replace_url in placed:
+                    text = splice_item(
+                        text, item, sections=sections, section=section, replace_url=replace_url
+                    )
+                issue = parse_draft(text, self.folder.draft, sections=sections)
+            else:
+                closing_title = default_closing_title(self.ctx.language)
+                if issue.closing:
+                    closing_title = issue.closing.title
+                text = render_draft(issue, sectioned=bool(sections), closing_title=closing_title)
             if text != old:
                 atomic_write(self.folder.draft, text, backup=True)
                 draft_changed = True

@@ -45,6 +45,16 @@ _TITLE_LINK = re.compile(r"^\[(?P<title>.+)\]\((?P<url>(?:https?|file):[^\s)]+)\
 _TRANSLATED = re.compile(r"^(?:_(?P<a>[^_].*?)_|\*(?P<b>[^*].*?)\*)$")
 
 
+_BLOCK_NAMES = {
+    "hr": "a horizontal rule",
+    "html_block": "an HTML block",
+    "fence": "a code block",
+    "code_block": "an indented code block",
+    "ordered_list_open": "a numbered list ('1. ')",
+    "table_open": "a table",
+}
+
+
 def default_closing_title(language: str) -> str:
     """The closing section's heading for a language."""
     return CLOSING_TITLES.get(language, CLOSING_TITLES["en"])
@@ -348,6 +358,16 @@ def parse_draft(
                 closing = Closing(title=title)
                 in_closing = True
             elif sectioned and level == 2:
+                following = tokens[i + 4].content.strip() if i + 4 < len(tokens) else ""
+                if title not in (sections or []) and (
+                    _TITLE_LINK.match(title) or _URL_LINE.match(following)
+                ):
+                    raise cur.fail(
+                        t.map,
+                        f"'## {title}' looks like an item (it has a source URL), but [[sections]] "
+                        "are configured: items are '### ' headings under a '## Section' heading; "
+                        f"make it '### {title}' under one of: {', '.join(sections or [])}",
+                    )
                 if title not in (sections or []):
                     raise cur.fail(
                         t.map,
@@ -408,6 +428,11 @@ def parse_draft(
                 raise cur.fail(
                     t.map, "text between items; make it a bullet ('- ') or a note ('> ') of an item"
                 )
+            if re.match(r"^#{1,6}[^\s#]", content):
+                raise cur.fail(
+                    t.map,
+                    f"{content.splitlines()[0]!r} looks like a heading: put a space after the '#'",
+                )
             if item is not None:
                 url = _URL_LINE.match(content)
                 translated = _TRANSLATED.match(content)
@@ -424,10 +449,10 @@ def parse_draft(
                 i += 3
                 continue
             raise cur.fail(t.map, "text in the closing section; make it a bullet ('- ')")
-        if t.type in ("hr", "html_block", "fence", "code_block", "ordered_list_open", "table_open"):
+        if t.type in _BLOCK_NAMES:
             raise cur.fail(
                 t.map,
-                f"a {t.type.split('_')[0]} block is not part of the draft grammar; use bullets ('- ') or notes ('> ')",
+                f"{_BLOCK_NAMES[t.type]} is not part of the draft grammar; use bullets ('- ') or notes ('> ')",
             )
         i += 1
     finish_item()
@@ -448,3 +473,84 @@ def read_draft(path: Path, *, sections: list[str] | None = None) -> Issue:
     except OSError as exc:
         raise DraftError(path, None, f"cannot read ({exc.strerror})") from None
     return parse_draft(text, path, sections=sections)
+
+
+# ---------------------------------------------------------------- editing in place
+
+
+def _heading_lines(text: str) -> list[tuple[int, str, int]]:
+    """Every heading of the draft body: (level, title, 0-based line in the whole text)."""
+    from markdown_it import MarkdownIt
+
+    _, body, offset = _split_front_matter(text, Path("draft.md"))
+    tokens = MarkdownIt("commonmark").parse(body)
+    return [
+        (int(t.tag[1]), _inline_text(tokens[i + 1].content), t.map[0] + offset)
+        for i, t in enumerate(tokens)
+        if t.type == "heading_open" and t.map
+    ]
+
+
+def _join(before: list[str], chunk: list[str], after: list[str]) -> list[str]:
+    while before and not before[-1].strip():
+        before = before[:-1]
+    lead = [""] if before else []
+    tail = [""] if after and after[0].strip() else []
+    return before + lead + chunk + tail + after
+
+
+def splice_item(
+    text: str,
+    item: Item,
+    *,
+    sections: list[str] | None = None,
+    section: str | None = None,
+    replace_url: str | None = None,
+) -> str:
+    """Put one item into draft text, every other line left exactly as the editor wrote it.
+
+    The item replaces the one whose URL is replace_url, else goes at the end of its section
+    (a new `## section` heading is added in the configured order when the draft has none).
+    """
+    newline = "\r\n" if "\r\n" in text else "\n"
+    text = text.replace("\r\n", "\n")
+    issue = parse_draft(text, sections=sections)
+    sectioned = bool(sections)
+    level = 3 if sectioned else 2
+    closing = issue.closing.title if issue.closing else None
+    heads = _heading_lines(text)
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    chunk = render_item(item, level).rstrip("\n").split("\n")
+
+    def is_item(head: tuple[int, str, int]) -> bool:
+        return head[0] == level and not (level == 2 and head[1] == closing)
+
+    def end_of(index: int, max_level: int) -> int:
+        later = [h[2] for h in heads[index + 1 :] if h[0] <= max_level]
+        return later[0] if later else len(lines)
+
+    item_heads = [i for i, h in enumerate(heads) if is_item(h)]
+    if replace_url is not None and len(item_heads) == len(issue.items()):
+        for index, existing in zip(item_heads, issue.items(), strict=True):
+            if existing.url == replace_url:
+                start, stop = heads[index][2], end_of(index, level)
+                out = _join(lines[:start], chunk, lines[stop:])
+                return newline.join(out) + newline
+    closing_line = next((h[2] for h in heads if h[0] == 2 and h[1] == closing), len(lines))
+    if not sectioned:
+        out = _join(lines[:closing_line], chunk, lines[closing_line:])
+        return newline.join(out) + newline
+    names = sections or []
+    target = section if section in names else names[0]
+    own = [i for i, h in enumerate(heads) if h[0] == 2 and h[1] == target]
+    if own:
+        at = end_of(own[-1], 2)
+    else:
+        rank = {name: n for n, name in enumerate(names)}
+        later = [h[2] for h in heads if h[0] == 2 and rank.get(h[1], -1) > rank[target]]
+        at = min([*later, closing_line])
+        chunk = [f"## {target}", "", *chunk]
+    out = _join(lines[:at], chunk, lines[at:])
+    return newline.join(out) + newline

@@ -39,8 +39,10 @@ _FIGURE = re.compile(
     r"|\s?(?P<ko>[천만억조])(?!큼))?",
     re.I,
 )
-# Korean compound numbers: "1조 2000억", "1만 6천".
-_KO_COMPOUND = re.compile(r"(?:\d[\d,]*(?:\.\d+)?\s?[조억만천]\s?)+(?:\d[\d,]*(?:\.\d+)?)?")
+# Korean compound numbers: "1조 2000억", "1만 6천". Bounded runs keep long digit strings linear.
+_KO_COMPOUND = re.compile(
+    r"(?:\d[\d,]{0,23}(?:\.\d{1,9})?\s?[조억만천]\s?)+(?:\d[\d,]{0,23}(?:\.\d{1,9})?)?"
+)
 _WORD_NUMBERS = {
     "one": 1,
     "two": 2,

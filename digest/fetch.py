@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import ipaddress
+import math
 import random
 import re
 import socket
@@ -275,10 +276,9 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     if not value:
         return None
     value = value.strip()
-    seconds: float
-    if value.isdigit():
+    try:
         seconds = float(value)
-    else:
+    except ValueError:
         try:
             when = email.utils.parsedate_to_datetime(value)
         except (TypeError, ValueError, IndexError):
@@ -286,6 +286,8 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
         if when is None:
             return None
         seconds = when.timestamp() - (time.time() if now is None else now)
+    if not math.isfinite(seconds):
+        return None
     return max(0.0, min(seconds, MAX_RETRY_AFTER))
 
 

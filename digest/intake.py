@@ -479,6 +479,8 @@ def _http_get(client: _GuardedWeb, url: str, max_bytes: int, name: str) -> _Sour
     """GET a URL through the Fetcher (limits, retries, address guard); errors name the source."""
     from digest.errors import FetchError
 
+    if not is_web_url(url):  # a page or feed from the web may not point at local files
+        raise LinksError(f"{name}: {url} is not an http(s) address; give the feed's web URL")
     try:
         fetched = client.get(url)
     except FetchError as exc:
@@ -587,21 +589,16 @@ def _format_of(src: _Source) -> str:
 
 
 def _decode(src: _Source) -> str:
-    """Text of a source: UTF-8, else the encoding charset-normalizer finds."""
+    """Text of a source, decoded as pages are: BOM, declared charset, else sniffed."""
+    from digest.extract import decode_text
+    from digest.fetch import parse_content_type
+
     if b"\x00" in src.data[:8192]:
         raise LinksError(
             f"{src.name}: a binary file, not text; give a text, HTML, OPML or feed file"
         )
-    try:
-        return src.data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
-    from charset_normalizer import from_bytes
-
-    best = from_bytes(src.data).best()
-    if best is None:
-        raise LinksError(f"{src.name}: cannot tell the text encoding; save it as UTF-8")
-    return str(best)
+    charset = parse_content_type(src.content_type)[1]
+    return decode_text(src.data, charset, html=_sniff(src.data) in ("html", "bookmarks"))
 
 
 # ------------------------------------------------ text and Markdown
@@ -677,7 +674,7 @@ def links_in_text(text: str) -> _Found:
 
 def _epoch_date(raw: str | None, tz: dt.tzinfo) -> dt.date | None:
     """A bookmark's ADD_DATE (seconds, or milli/microseconds) as a date in tz."""
-    if not raw or not raw.strip().isdigit():
+    if not raw or not raw.strip().isdecimal():  # isdigit() also passes "²", which int() refuses
         return None
     value = int(raw.strip())
     while value > 10**11:

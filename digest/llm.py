@@ -11,13 +11,12 @@ when they run out, or the model refuses, the item is summarized offline with a w
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import hashlib
 import json
+import math
 import random
 import re
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -27,6 +26,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from digest.cache import JsonCache, stable_hash
 from digest.config import LLMSettings, Secrets
 from digest.draft import default_closing_title
+from digest.fetch import parse_retry_after
 from digest.models import Article, Bullet, Closing, Item, Link, LLMStats, Summary
 from digest.summarize import OfflineSummarizer, SummaryContext, _looks_korean, split_sentences
 
@@ -310,20 +310,13 @@ def _retry_after(headers: Any) -> float | None:
     """Seconds to wait from Retry-After / retry-after-ms, if the server said."""
     if headers is None:
         return None
-    milliseconds = headers.get("retry-after-ms")
-    if milliseconds:
-        try:
-            return float(milliseconds) / 1000
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
     try:
-        return float(value)
+        milliseconds = float(headers.get("retry-after-ms") or "nan")
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+        milliseconds = math.nan
+    if math.isfinite(milliseconds):
+        return max(milliseconds, 0.0) / 1000
+    return parse_retry_after(headers.get("retry-after"))
 
 
 def _format_refused(status: int, message: str) -> bool:
@@ -745,7 +738,13 @@ class OpenAISummarizer:
         return Closing(title=default_closing_title(ctx.language), bullets=closing)
 
     async def aclose(self) -> None:
-        """Close the HTTP client if this summarizer made it."""
+        """Close the HTTP client if this summarizer made it (also one preloaded but unused)."""
+        if self._preloader is not None:
+            await asyncio.to_thread(self._preloader.join)
+            self._preloader = None
+            if self._preloaded is not None and self._client is None:
+                await self._preloaded.close()
+        self._preloaded = None
         if self._client is not None and self._own_client:
             await self._client.close()
         self._client = None if self._own_client else self._client

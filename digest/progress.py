@@ -53,18 +53,30 @@ class RichProgress(NoProgress):
             transient=True,
         )
         self.task: Any = None
+        self.working: dict[str, str] = {}  # link -> stage, for links still in flight
 
     def start(self, total: int) -> None:
         if total:
             self.bar.start()
             self.task = self.bar.add_task("composing", total=total)
 
+    def _describe(self) -> None:
+        if not self.working:
+            return
+        url, stage = next(reversed(self.working.items()))
+        more = f" (+{len(self.working) - 1})" if len(self.working) > 1 else ""
+        self.bar.update(self.task, description=f"{stage} {url[:60]}{more}")
+
     def stage(self, url: str, stage: str) -> None:
         if self.task is not None:
-            self.bar.update(self.task, description=f"{stage} {url[:60]}")
+            self.working.pop(url, None)
+            self.working[url] = stage
+            self._describe()
 
     def done(self, report: LinkReport) -> None:
         if self.task is not None:
+            self.working.pop(report.url, None)
+            self._describe()
             self.bar.advance(self.task)
             if report.status == "failed":
                 self.bar.console.print(f"failed {report.url}: {report.error}", markup=False)
@@ -90,6 +102,9 @@ def print_summary(console: Console, folder: IssueFolder, result: ComposeResult) 
     )
     for link in result.failed:
         console.print(f"  failed: {link.url} — {link.error}", markup=False)
+    for link in report.links:
+        if link.status == "skipped" and link.error:
+            console.print(f"  skipped: {link.url} — {link.error}", markup=False)
     for url, warning in result.warnings:
         console.print(f"  warning: {url} — {warning}", markup=False)
     for warning in report.warnings:

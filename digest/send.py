@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import json
 import os
 import re
@@ -91,14 +92,14 @@ def normalize_email(text: str) -> str | None:
     """A plain address with an ASCII domain (IDN encoded), or None when it is not one."""
     text = text.strip()
     local, at, domain = text.rpartition("@")
-    if not at or not local or not domain or len(text) > 254 or not _LOCAL.match(local):
+    if not at or not local or not domain or len(text) > 254 or not _LOCAL.fullmatch(local):
         return None
     try:
         domain = domain.rstrip(".").encode("idna").decode("ascii")
     except UnicodeError:
         return None
     labels = domain.split(".")
-    if len(labels) < 2 or not all(_LABEL.match(label) for label in labels) or labels[-1].isdigit():
+    if len(labels) < 2 or not all(map(_LABEL.fullmatch, labels)) or labels[-1].isdigit():
         return None
     return f"{local}@{domain}"
 
@@ -110,7 +111,12 @@ def parse_recipient(text: str) -> Reader | None:
         return None
     name, addr = pairs[0]
     email = normalize_email(addr)
-    return Reader(email, name.strip()) if email else None
+    return Reader(email, _one_line(name)) if email else None
+
+
+def _one_line(name: str) -> str:
+    """A display name on one line (a line break in a header would start a new header)."""
+    return " ".join(name.split())
 
 
 def read_list(path: Path) -> tuple[list[Reader], list[str]]:
@@ -121,7 +127,7 @@ def read_list(path: Path) -> tuple[list[Reader], list[str]]:
         raise SendError(f"{path}: no such list; give a CSV with an `email` column") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SendError(f"{path}: cannot read the list ({exc}); save it as UTF-8 CSV") from None
-    rows = csv.reader(raw.splitlines())
+    rows = csv.reader(io.StringIO(raw, newline=""))
     header = next(rows, None)
     columns = [c.strip().lower() for c in header or []]
     if "email" not in columns:
@@ -134,11 +140,13 @@ def read_list(path: Path) -> tuple[list[Reader], list[str]]:
     readers: list[Reader] = []
     problems: list[str] = []
     seen: dict[str, int] = {}
-    for line, row in enumerate(rows, start=2):
+    next_line = rows.line_num + 1
+    for row in rows:
+        line, next_line = next_line, rows.line_num + 1  # a quoted cell may span lines
         if not any(cell.strip() for cell in row):
             continue
         value = row[at_email].strip() if at_email < len(row) else ""
-        name = row[at_name].strip() if at_name is not None and at_name < len(row) else ""
+        name = _one_line(row[at_name]) if at_name is not None and at_name < len(row) else ""
         email = normalize_email(value)
         if email is None:
             problems.append(f"{path}:{line}: {value!r} is not an email address; row skipped")

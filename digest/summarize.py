@@ -100,7 +100,23 @@ def _blocks(markdown: str) -> list[tuple[str | None, list[str]]]:
     return [(h, ps) for h, ps in groups if ps]
 
 
-def _trim(sentence: str, limit: int = 220) -> str:
+# Openings that lean on the sentence before ("This…", "그래서…"): weak on their own as a bullet.
+_DANGLING = re.compile(
+    r"^(?:this|these|that|those|it|they|but|however|so|also|and|then|such|"
+    r"이런|이러한|이렇게|그래서|그러나|하지만|반면|물론|또한|그리고|이|그|이는|그런)\b",
+    re.I,
+)
+_LIMIT = 220
+
+
+def _same_text(a: str, b: str) -> bool:
+    def squash(x: str) -> str:
+        return re.sub(r"\W+", "", x).lower()
+
+    return bool(squash(a)) and squash(a) == squash(b)
+
+
+def _trim(sentence: str, limit: int = _LIMIT) -> str:
     sentence = sentence.strip()
     if len(sentence) <= limit:
         return sentence
@@ -126,10 +142,10 @@ class OfflineSummarizer:
         """The same, synchronously."""
         groups = _blocks(article.text)
         sentences = [
-            (gi, s)
-            for gi, (_, paragraphs) in enumerate(groups)
-            for p in paragraphs
+            (pi, s)
+            for pi, p in enumerate(p for _, paragraphs in groups for p in paragraphs)
             for s in split_sentences(p)
+            if not _same_text(s, article.title or "")
         ]
         frequency = Counter(w for _, s in sentences for w in set(_words(s)))
         title_words = set(_words(article.title or ""))
@@ -142,7 +158,9 @@ class OfflineSummarizer:
             bonus = 0.5 * len(title_words & set(words))
             position = 1.0 / (1 + index / 8)
             short = 0.4 if len(words) < 4 else 1.0
-            return (central + bonus + position) * short
+            dangling = 0.6 if _DANGLING.match(sentence) else 1.0
+            long = 0.6 if len(sentence) > _LIMIT else 1.0
+            return (central + bonus + position) * short * dangling * long
 
         scored = {i: score(i, s) for i, (_, s) in enumerate(sentences)}
         bullets: list[Bullet] = []
@@ -151,7 +169,12 @@ class OfflineSummarizer:
             # The article has its own structure: one bullet per subheading, its best sentences below.
             offset = 0
             for heading, paragraphs in groups:
-                count = sum(len(split_sentences(p)) for p in paragraphs)
+                count = sum(
+                    1
+                    for p in paragraphs
+                    for s in split_sentences(p)
+                    if not _same_text(s, article.title or "")
+                )
                 ids = list(range(offset, offset + count))
                 offset += count
                 if not ids:
@@ -164,6 +187,31 @@ class OfflineSummarizer:
                     bullets.append(Bullet(text=children[0].text, children=children[1:]))
                 if len(bullets) >= self.max_bullets + 1:
                     break
+        elif len(sentences) <= self.max_bullets * 2:
+            # A short text: keep its order; each bullet leads with a sentence, details follow.
+            tops = min(self.max_bullets, -(-len(sentences) // (1 + self.max_children)))
+            size = -(-len(sentences) // tops) if tops else 1
+            for start in range(0, len(sentences), size):
+                chunk = [_trim(s) for _, s in sentences[start : start + size]]
+                bullets.append(Bullet(text=chunk[0], children=[Bullet(text=t) for t in chunk[1:]]))
+        elif len({pi for pi, _ in sentences}) >= 2:
+            # Several paragraphs: the best ones; from each, its strongest sentences in reading
+            # order, the first as the bullet and the others as its details.
+            by_paragraph: dict[int, list[int]] = {}
+            for i, (pi, _) in enumerate(sentences):
+                by_paragraph.setdefault(pi, []).append(i)
+            best = sorted(by_paragraph, key=lambda pi: -max(scored[i] for i in by_paragraph[pi]))[
+                : self.max_bullets
+            ]
+            for pi in sorted(best):
+                ids = sorted(by_paragraph[pi], key=lambda i: -scored[i])
+                lead, *detail = sorted(ids[: 1 + self.max_children])
+                bullets.append(
+                    Bullet(
+                        text=_trim(sentences[lead][1]),
+                        children=[Bullet(text=_trim(sentences[j][1])) for j in detail],
+                    )
+                )
         else:
             ranked = sorted(scored, key=lambda i: -scored[i])
             chosen = sorted(ranked[: self.max_bullets * (1 + self.max_children)])

@@ -31,6 +31,7 @@ def atomic_write(path: Path, data: str | bytes, *, backup: bool = False) -> None
             handle.write(raw)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, _file_mode(path))  # mkstemp makes 0600; keep the file's mode or the umask's
         if backup and path.exists():
             if path.read_bytes() == raw:
                 os.unlink(tmp)
@@ -41,6 +42,24 @@ def atomic_write(path: Path, data: str | bytes, *, backup: bool = False) -> None
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _file_mode(path: Path) -> int:
+    """The mode a rewritten file gets: the existing file's, else 0666 minus the umask."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        return 0o666 & ~_UMASK
+
+
+def _read_umask() -> int:
+    """The process umask (read once, at import, while no other thread creates files)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
+
+
+_UMASK = _read_umask()
 
 
 def find_workspace_root(start: Path | None = None, explicit: Path | None = None) -> Path:

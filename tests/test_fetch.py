@@ -137,6 +137,13 @@ def test_retry_after_parsing() -> None:
     assert parse_retry_after("soon") is None and parse_retry_after(None) is None
 
 
+def test_retry_after_from_a_hostile_server_never_raises() -> None:
+    # "²" passes str.isdigit() but not float(); a Latin-1 header byte 0xB2 decodes to it
+    assert parse_retry_after("\xb2") is None
+    assert parse_retry_after("nan") is None and parse_retry_after("inf") is None
+    assert parse_retry_after("0.5") == 0.5
+
+
 def test_other_4xx_is_not_retried(web: WebServer) -> None:
     url = web.route("/forbidden", Reply(status=403, body=b"no"))
     message = fetch_error(url)

@@ -373,3 +373,49 @@ def test_bad_since_is_a_usage_error(ws: Path, tmp_path: Path) -> None:
     source.write_text("https://a.example/\n")
     result = run_import(ws, source, "--since", "last week")
     assert result.exit_code == 2
+
+
+@pytest.mark.parametrize("kind", ["page", "opml"])
+def test_the_web_cannot_point_import_at_local_files(
+    ws: Path, tmp_path: Path, web, kind: str
+) -> None:
+    secret = tmp_path / "private.xml"
+    secret.write_text(RSS)
+    target = secret.as_uri()
+    if kind == "page":
+        source = web.page(
+            "/blog",
+            f"<html><head><link rel='alternate' type='application/rss+xml' href='{target}'>"
+            "</head><body></body></html>",
+        )
+    else:
+        source = web.page(
+            "/subs.opml",
+            f'<opml version="2.0"><body><outline xmlUrl="{target}"/></body></opml>',
+            content_type="text/x-opml",
+        )
+    result = run_import(ws, source)
+    assert result.exit_code == 1, result.output
+    assert "not an http(s) address" in result.output
+    assert "https://blog.example/in" not in links_of(ws)
+
+
+def test_a_declared_charset_is_honoured(ws: Path, web) -> None:
+    # Sniffing alone reads these few EUC-KR bytes as Big5: the header must win.
+    body = "[한글 제목](https://a.example/z)\n".encode("euc-kr")
+    url = web.page("/links.md", body, content_type="text/markdown; charset=euc-kr")
+    result = run_import(ws, url)
+    assert result.exit_code == 0, result.output
+    assert links_of(ws)["https://a.example/z"].title == "한글 제목"
+
+
+def test_odd_add_date_is_undated_not_a_crash(ws: Path, tmp_path: Path) -> None:
+    source = tmp_path / "bookmarks.html"
+    source.write_text(
+        '<!DOCTYPE NETSCAPE-Bookmark-file-1>\n<DL><p><DT><A HREF="https://odd.example/a" '
+        'ADD_DATE="\u00b2">Odd date</A></DL>\n',
+        encoding="utf-8",
+    )
+    result = run_import(ws, source)
+    assert result.exit_code == 0, result.output
+    assert "https://odd.example/a" in links_of(ws)

@@ -191,6 +191,24 @@ def test_429_with_retry_after_is_honoured_and_counted(llm: LLMServer) -> None:
     assert len(llm.requests) == 3
 
 
+def test_unreadable_retry_after_is_ignored_not_raised(llm: LLMServer) -> None:
+    llm.script(fake.rate_limited("soon"), fake.rate_limited("nan"))
+    summarizer = make(llm)
+    started = time.monotonic()
+    summary = one(summarizer)
+    assert summary.source == "llm" and summarizer.stats.retries == 2
+    assert time.monotonic() - started < 5  # backoff (0.01 s), not a hang on NaN
+
+
+def test_a_preloaded_but_unused_client_is_closed(llm: LLMServer) -> None:
+    summarizer = OpenAISummarizer(LLMSettings(model="gpt-4o-mini"), Secrets(), base_url=llm.url)
+    assert summarizer._preloader is not None
+    summarizer._preloader.join()
+    preloaded = summarizer._preloaded
+    asyncio.run(summarizer.aclose())
+    assert preloaded is not None and preloaded.is_closed()
+
+
 def test_500_without_retry_after_and_timeouts_are_retried(llm: LLMServer) -> None:
     llm.script(fake.server_error(retry_after=None), fake.slow(1.0))
     summarizer = make(llm, timeout=0.3)

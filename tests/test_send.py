@@ -472,6 +472,33 @@ def test_list_rows_are_validated_by_line(tmp_path: Path) -> None:
         read_list(path)
 
 
+def test_line_breaks_in_cells_keep_line_numbers_and_never_reach_headers(
+    issue: Any, tmp_path: Path
+) -> None:
+    path = tmp_path / "list.csv"
+    path.write_text(
+        'email,name\nkim@example.com,"Kim\r\nBcc: evil@example.com"\n"lee\n@example.com",Lee\n'
+        "oops,x\n",
+        encoding="utf-8",
+    )
+    readers, problems = read_list(path)
+    assert [(r.email, r.name, r.line) for r in readers] == [
+        ("kim@example.com", "Kim Bcc: evil@example.com", 2)
+    ]
+    assert problems == [
+        f"{path}:4: 'lee\\n@example.com' is not an email address; row skipped",
+        f"{path}:6: 'oops' is not an email address; row skipped",
+    ]
+    root = issue(free_port(), readers=path.read_text(encoding="utf-8"))
+    result = send(root, "--list", str(root / "readers.csv"), "--dry-run")
+    assert result.exit_code == 0, output(result)
+    result = send(root, "--to", '"Lee\nBcc: evil@example.com" <lee@example.com>', "--dry-run")
+    assert result.exit_code == 0, output(result)
+    (eml,) = (root / "issues" / "007" / "outbox").glob("*.eml")
+    msg = message_from_bytes(eml.read_bytes(), policy=policy.default)
+    assert msg["Bcc"] is None and msg["To"].addresses[0].display_name == "Lee Bcc: evil@example.com"
+
+
 def test_pacer_sleeps_between_calls() -> None:
     now = [100.0]
     slept: list[float] = []
