@@ -695,7 +695,7 @@ class OpenAISummarizer:
         ctx: SummaryContext,
         warnings: list[str],
     ) -> Summary:
-        title = _clean(link.title or article.title or draft.title) or article.final_url
+        title = _clean(article.title or link.title or draft.title) or article.final_url
         translated = _clean(draft.translated_title or "") or None
         same_language = (article.language or "").split("-")[0].lower() == ctx.language or (
             ctx.language == "ko" and _looks_korean(article.text)

@@ -237,7 +237,7 @@ class OfflineSummarizer:
                 "summarized offline: bullets are quoted from the source, not translated to Korean"
             )
         return Summary(
-            title=link.title or article.title or article.final_url,
+            title=article.title or link.title or article.final_url,
             bullets=bullets,
             section=section,
             source="offline",
