@@ -210,7 +210,9 @@ class Composer:
         report.section = summary.section
         report.summary_source = summary.source
         report.warnings += summary.warnings
-        report.warnings += await asyncio.to_thread(unsupported_claims, summary.bullets, article.text)
+        report.warnings += await asyncio.to_thread(
+            unsupported_claims, summary.bullets, article.text
+        )
         self.progress.done(report)
         return report, item, summary.section
 

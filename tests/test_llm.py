@@ -137,7 +137,9 @@ def test_request_carries_schema_delimiters_and_hints(llm: LLMServer) -> None:
     assert "<title_hint>Editor's title</title_hint>" in user["content"]
 
     assert summary.source == "llm"
-    assert summary.title == "Postgres 19"  # the heading keeps the source's own title; the editor's is a hint
+    assert (
+        summary.title == "Postgres 19"
+    )  # the heading keeps the source's own title; the editor's is a hint
     assert summary.section == "Postgres"  # the server picks the enum value named in the text
     assert summary.bullets[0].text == "Postgres 19 ships incremental materialized views."
     assert summary.bullets[0].children[0].text.startswith("They refresh only")
