@@ -6,7 +6,7 @@ import asyncio
 import json
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from digest.draft import read_draft
 from digest.errors import DigestError
@@ -89,19 +89,7 @@ def check_issue(ws: Workspace, folder: IssueFolder, *, check_links: bool = False
     issue = read_draft(folder.draft, sections=ws.settings.section_names() or None)
     findings = lint_issue(issue, folder.draft.read_text(encoding="utf-8"), str(folder.draft))
 
-    draft_urls = {item.url for item in issue.items()}
-    if folder.report.is_file():
-        try:
-            report = json.loads(folder.report.read_text(encoding="utf-8"))
-        except ValueError:
-            report = {}
-        for warning in report.get("warnings", []):
-            findings.append(Finding("warning", str(folder.report), warning))
-        for link in report.get("links", []):
-            if link.get("final_url") in draft_urls or link.get("status") == "ok":
-                for warning in link.get("warnings", []):
-                    findings.append(Finding("warning", link.get("url", "?"), warning))
-
+    findings += _compose_warnings(ws, folder, issue)
     renderer = Renderer(ws.settings, ws.templates_dir)
     subject = renderer.subject(issue)
     if len(subject) > SUBJECT_MAX:
@@ -136,6 +124,53 @@ def check_issue(ws: Workspace, folder: IssueFolder, *, check_links: bool = False
     if check_links:
         findings += asyncio.run(_check_links(ws, folder, [item.url for item in issue.items()]))
     return findings
+
+
+def _compose_warnings(ws: Workspace, folder: IssueFolder, issue: Issue) -> list[Finding]:
+    """Warnings of the last compose for items still in the draft; the faithfulness check is
+    run again on the draft's current bullets, so an edited-away figure is no longer flagged."""
+    from digest.cache import JsonCache
+    from digest.compose import read_state
+    from digest.faithful import unsupported_claims
+    from digest.intake import link_key, read_links
+    from digest.models import Article
+
+    items = {item.url: item for item in issue.items()}
+    composed = read_state(folder)
+    articles = JsonCache(ws.cache_dir / "articles")
+    rechecked: dict[str, list[str]] = {}
+    for link in read_links(folder.links):
+        key = link_key(link)
+        item = items.get(composed.get(key, ""))
+        cached = articles.get(key) if item is not None else None
+        if item is not None and cached is not None:
+            text = Article.model_validate(cached).text
+            rechecked[link.url] = unsupported_claims(item.bullets, text)
+    report: dict[str, Any] = {}
+    if folder.report.is_file():
+        try:
+            report = json.loads(folder.report.read_text(encoding="utf-8"))
+        except ValueError:
+            report = {}
+    findings = [Finding("warning", str(folder.report), w) for w in report.get("warnings", [])]
+    for link in report.get("links", []):
+        url = link.get("url", "?")
+        if (composed.get(link_key(url)) or link.get("final_url")) not in items:
+            continue  # failed, or the editor deleted the item
+        for warning in link.get("warnings", []):
+            if url in rechecked and _is_faithfulness(warning):
+                continue
+            findings.append(Finding("warning", url, warning))
+    for url, warnings in rechecked.items():
+        findings += [Finding("warning", url, w) for w in warnings]
+    return findings
+
+
+def _is_faithfulness(warning: str) -> bool:
+    return (
+        warning.startswith(("figure ", "date ", "quoted phrase "))
+        and "not found in the source" in warning
+    )
 
 
 async def _check_links(ws: Workspace, folder: IssueFolder, urls: list[str]) -> list[Finding]:

@@ -330,7 +330,15 @@ def check(
 
 @app.command()
 def send(
-    issue: IssueArg = None,
+    args: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Issue (031, a path, or omitted for the latest); with --to, further "
+            "addresses may follow: `--to a@x.com b@y.com`.",
+            show_default=False,
+            metavar="[ID] [ADDR]...",
+        ),
+    ] = None,
     to: Annotated[
         list[str] | None,
         typer.Option("--to", help="Test send to this address (repeatable).", show_default=False),
@@ -351,8 +359,18 @@ def send(
     """Send the rendered email to test addresses or a list, exactly once per reader."""
     from digest.send import SendRequest, send_issue
 
+    extra = [a for a in args or [] if "@" in a and not Path(a).exists()]
+    ids = [a for a in args or [] if a not in extra]
+    if extra and not to:
+        err.print(f"{extra[0]}: an address needs --to before it (a test send)", markup=False)
+        raise typer.Exit(2)
+    if len(ids) > 1:
+        err.print(f"one issue at a time: got {', '.join(ids)}", markup=False)
+        raise typer.Exit(2)
+    to = [*(to or []), *extra]
+    issue = ids[0] if ids else None
     if bool(to) == bool(list_):
-        out.print("give either --to ADDR… (a test send) or --list CSV (the readers)", markup=False)
+        err.print("give either --to ADDR… (a test send) or --list CSV (the readers)", markup=False)
         raise typer.Exit(2)
     try:
         ws = _load(workspace)

@@ -173,6 +173,8 @@ class Composer:
         fetched = await self.fetcher.fetch(link.url, self.folder.path)
         report.fetch_seconds = round(time.monotonic() - started, 3)
         report.bytes = len(fetched.body)
+        web = is_web_url(fetched.final_url)
+        report.final_url = normalize_url(fetched.final_url) if web else fetched.final_url
         async with self._extracting:
             article = await asyncio.to_thread(extract, fetched, link)
         if fetched.truncated:
@@ -198,7 +200,7 @@ class Composer:
             assert self.summarizer is not None
             self.progress.stage(link.url, "summarizing")
             started = time.monotonic()
-            summary = await self.summarizer.summarize(article, link, self.ctx)
+            summary = await self.summarizer.summarize(article, link, self.ctx, fresh=refresh)
             report.summarize_seconds = round(time.monotonic() - started, 3)
         except DigestError as exc:
             report.error = str(exc)

@@ -141,8 +141,22 @@ def read_dotenv(path: Path) -> dict[str, str]:
     return {k: v for k, v in dotenv_values(path).items() if v is not None}
 
 
-def _parse_env_value(raw: str) -> Any:
-    """Turn an environment string into a TOML value when it reads as one."""
+def _expects_text(table: str, key: str) -> bool:
+    """True when the setting is a plain string, so an override is taken verbatim."""
+    field = Settings.model_fields.get(table)
+    model = field.annotation if field else None
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        return False
+    target = model.model_fields.get(key) or next(
+        (f for f in model.model_fields.values() if f.alias == key), None
+    )
+    return target is not None and target.annotation is str
+
+
+def _parse_env_value(raw: str, text: bool = False) -> Any:
+    """Turn an environment string into a TOML value when it reads as one (not for strings)."""
+    if text:
+        return raw
     try:
         return tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
@@ -162,7 +176,7 @@ def _apply_overrides(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, 
         target = data.setdefault(table, {})
         if not isinstance(target, dict):
             raise ConfigError(f"{var}: [{table}] is not a table of settings; unset {var}")
-        target[key] = _parse_env_value(raw)
+        target[key] = _parse_env_value(raw, _expects_text(table, key))
         origin[f"{table}.{key}"] = var
     return origin
 

@@ -82,9 +82,10 @@ def _keep_fragment(fragment: str) -> bool:
     return fragment.startswith(("!", "/"))
 
 
-def normalize_url(url: str) -> str:
+def normalize_url(url: str, *, keep_slash: bool = False) -> str:
     """The canonical form of a web URL: lower-case scheme and host, no default port,
-    no tracking parameters, no fragment, no trailing slash on a non-root path."""
+    no tracking parameters, no fragment, no trailing slash on a non-root path (unless
+    keep_slash: `add` stores the slash, since some servers answer only one form)."""
     parts = _web_parts(url)
     if parts is None:
         return url.strip()
@@ -96,7 +97,7 @@ def normalize_url(url: str) -> str:
         netloc = f"{parts.username}@{netloc}"
     path = _PERCENT.sub(lambda m: m.group(0).upper(), parts.path) or "/"
     if len(path) > 1 and path.endswith("/"):
-        path = path.rstrip("/") or "/"
+        path = (path.rstrip("/") or "/") + ("/" if keep_slash else "")
     kept = [
         piece
         for piece in parts.query.split("&")
@@ -312,7 +313,7 @@ def _sort(known: _Known, candidates: Iterable[Candidate]) -> _Sorted:
     batch: set[str] = set()
     for cand in candidates:
         key = link_key(cand.url)
-        cand.url = key
+        cand.url = normalize_url(cand.url, keep_slash=True)
         if key in known.here:
             result.duplicates.append((cand, f"entry {known.here[key]} of links.yaml"))
             continue

@@ -639,8 +639,10 @@ class OpenAISummarizer:
         ]
         return summary
 
-    async def summarize(self, article: Article, link: Link, ctx: SummaryContext) -> Summary:
-        """Summarize one article with the LLM (cached); offline with a warning when it fails."""
+    async def summarize(
+        self, article: Article, link: Link, ctx: SummaryContext, *, fresh: bool = False
+    ) -> Summary:
+        """Summarize one article with the LLM (cached unless fresh); offline when it fails."""
         text, was_cut = cut_text(neutralize(article.text).strip(), self.settings.max_input_chars)
         warnings = []
         if was_cut:
@@ -649,7 +651,7 @@ class OpenAISummarizer:
                 f"(llm.max_input_chars = {self.settings.max_input_chars})"
             )
         key = self.cache_key(text, link, ctx)
-        cached = self.cache.get(key)
+        cached = None if fresh else self.cache.get(key)
         if cached is not None:
             try:
                 summary = Summary.model_validate(cached)

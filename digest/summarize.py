@@ -33,8 +33,10 @@ class Summarizer(Protocol):
     name: str
     stats: LLMStats
 
-    async def summarize(self, article: Article, link: Link, ctx: SummaryContext) -> Summary:
-        """Summarize one article; raise SummarizeError when no bullets can be made."""
+    async def summarize(
+        self, article: Article, link: Link, ctx: SummaryContext, *, fresh: bool = False
+    ) -> Summary:
+        """Summarize one article (fresh bypasses any cache); SummarizeError when impossible."""
         ...
 
     async def conclude(self, items: list[Item], ctx: SummaryContext) -> Closing | None:
@@ -134,8 +136,10 @@ class OfflineSummarizer:
         self.max_children = max_children
         self.stats = LLMStats(provider="offline", model=None)
 
-    async def summarize(self, article: Article, link: Link, ctx: SummaryContext) -> Summary:
-        """Summarize without a model."""
+    async def summarize(
+        self, article: Article, link: Link, ctx: SummaryContext, *, fresh: bool = False
+    ) -> Summary:
+        """Summarize without a model (nothing is cached, so fresh changes nothing)."""
         return self.summarize_sync(article, link, ctx)
 
     def summarize_sync(self, article: Article, link: Link, ctx: SummaryContext) -> Summary:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import shutil
 import tempfile
 import tomllib
 from dataclasses import dataclass, field
@@ -36,12 +37,23 @@ def atomic_write(path: Path, data: str | bytes, *, backup: bool = False) -> None
             if path.read_bytes() == raw:
                 os.unlink(tmp)
                 return
-            os.replace(path, path.with_name(path.name + ".bak"))
+            _keep_backup(path)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _keep_backup(path: Path) -> None:
+    """Make `<name>.bak` the current version while `path` itself never disappears."""
+    staged = path.with_name(f".{path.name}.bak.tmp")
+    staged.unlink(missing_ok=True)
+    try:
+        os.link(path, staged)  # the old content keeps its inode; the rename below replaces path
+    except OSError:
+        shutil.copy2(path, staged)
+    os.replace(staged, path.with_name(path.name + ".bak"))
 
 
 def _file_mode(path: Path) -> int:

@@ -110,3 +110,33 @@ def test_check_without_draft_says_what_to_do(make_workspace) -> None:
     result = runner.invoke(app, ["check", "--workspace", str(root)])
     assert result.exit_code == 1
     assert "run `digest compose 003` first" in result.output
+
+
+def test_faithfulness_is_checked_on_the_current_bullets(make_workspace, web) -> None:
+    from tests.conftest import article_html
+
+    url = web.page(
+        "/p",
+        article_html(
+            "Queue depth matters",
+            [
+                "The team bounded every queue in the service.",
+                "Alerts fire when a queue is 80 percent full.",
+            ],
+        ),
+    )
+    root = make_workspace("[newsletter]\nlanguage = 'en'\n[fetch]\nallow_private_hosts = true\n")
+    issue = root / "issues" / "001"
+    issue.mkdir()
+    (issue / "links.yaml").write_text(f"- {url}\n")
+    assert runner.invoke(app, ["compose", "--workspace", str(root)]).exit_code == 0
+    assert "not found in the source" not in runner.invoke(app, ["check", "-w", str(root)]).output
+
+    draft = issue / "draft.md"
+    text = draft.read_text(encoding="utf-8")
+    draft.write_text(text.replace("80 percent", "73 percent"), encoding="utf-8")
+    flagged = runner.invoke(app, ["check", "-w", str(root)]).output
+    assert "figure '73" in flagged and "not found in the source" in flagged
+
+    draft.write_text(text, encoding="utf-8")
+    assert "not found in the source" not in runner.invoke(app, ["check", "-w", str(root)]).output

@@ -62,6 +62,13 @@ def test_normalize_url(given_url: str, expected: str) -> None:
     assert normalize_url(given_url) == expected
 
 
+def test_stored_form_keeps_the_trailing_slash_the_key_does_not() -> None:
+    assert normalize_url("https://E.com/docs/guide//?utm_source=x", keep_slash=True) == (
+        "https://e.com/docs/guide/"
+    )
+    assert link_key("https://e.com/docs/guide/") == link_key("https://e.com/docs/guide")
+
+
 def test_normalize_leaves_non_web_entries_alone() -> None:
     assert normalize_url("articles/a.html") == "articles/a.html"
     assert normalize_url("file:///tmp/a.html#x") == "file:///tmp/a.html#x"
@@ -138,14 +145,14 @@ def test_add_appends_normalized_links_keeping_the_editors_file(ws: Path) -> None
     links.write_text(original)
     result = add(ws, "HTTPS://C.Example:443/third/?utm_source=rss&id=3#comments")
     assert result.exit_code == 0, result.output
-    assert "added https://c.example/third?id=3" in result.output
+    assert "added https://c.example/third/?id=3" in result.output
     text = links.read_text()
     assert text.startswith(original)
-    assert text[len(original) :] == "- https://c.example/third?id=3\n"
+    assert text[len(original) :] == "- https://c.example/third/?id=3\n"
     assert [link.url for link in read_links(links)] == [
         "https://b.example/second",
         "https://a.example/first",
-        "https://c.example/third?id=3",
+        "https://c.example/third/?id=3",
     ]
 
 
@@ -183,7 +190,7 @@ def test_duplicate_in_the_issue_is_refused_and_reported(ws: Path) -> None:
     before = links.read_bytes()
     result = add(ws, "https://A.example/post/?utm_campaign=weekly#intro")
     assert result.exit_code == 0, result.output
-    said = "skipped https://a.example/post: already in issue 001 (entry 1 of links.yaml)"
+    said = "skipped https://a.example/post/: already in issue 001 (entry 1 of links.yaml)"
     assert said in result.output
     assert "0 added" in result.output
     assert links.read_bytes() == before

@@ -521,6 +521,19 @@ def test_compose_end_to_end_with_cache(web: Any, make_workspace: Any, llm: LLMSe
     assert len(llm.requests) == 4  # only the conclusion is asked again
 
 
+def test_refresh_asks_the_llm_again(web: Any, make_workspace: Any, llm: LLMServer) -> None:
+    root, issue, urls = _workspace(make_workspace, web, llm)
+    assert runner.invoke(app, ["compose", "--workspace", str(root)]).exit_code == 0
+    assert len(llm.requests) == 2
+    result = runner.invoke(app, ["compose", "--workspace", str(root), "--refresh", urls[0]])
+    assert result.exit_code == 0, result.output
+    assert len(llm.requests) == 3, "--refresh bypasses the summary cache for that link"
+    report = json.loads((issue / "report.json").read_text())
+    by_url = {link["url"]: link for link in report["links"]}
+    assert by_url[urls[0]]["summary_source"] == "llm"
+    assert by_url[urls[1]]["status"] == "cached"
+
+
 def test_compose_falls_back_to_offline_when_retries_run_out(
     web: Any, make_workspace: Any, llm: LLMServer
 ) -> None:

@@ -746,3 +746,27 @@ def test_postmark_missing_token(postmark: Any, monkeypatch: pytest.MonkeyPatch) 
     result = send(root, "--to", "kim@example.com", "--yes")
     assert result.exit_code == 1
     assert "needs POSTMARK_SERVER_TOKEN" in output(result)
+
+
+def test_one_to_takes_several_addresses(issue: Any) -> None:
+    with smtp_server() as (box, port):
+        root = issue(port)
+        result = run("send", "-w", str(root), "--to", "a@example.com", "b@example.com", "--yes")
+        assert result.exit_code == 0, output(result)
+        both = run(
+            "send", "007", "-w", str(root), "--to", "c@example.com", "d@example.com", "--yes"
+        )
+        assert both.exit_code == 0, output(both)
+    assert sorted(m.rcpt_tos[0] for m in box.messages) == [
+        "a@example.com",
+        "b@example.com",
+        "c@example.com",
+        "d@example.com",
+    ]
+
+
+def test_address_without_to_is_bad_usage(issue: Any) -> None:
+    root = issue(free_port())
+    result = run("send", "-w", str(root), "a@example.com", "--yes")
+    assert result.exit_code == 2
+    assert "needs --to" in output(result)

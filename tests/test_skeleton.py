@@ -49,6 +49,7 @@ def test_compose_from_local_http_server(web, make_workspace) -> None:
     assert statuses == {url_a: "ok", url_b: "failed"}
     failed = next(link for link in report["links"] if link["status"] == "failed")
     assert "image/png" in failed["error"]
+    assert failed["final_url"] == url_b  # fetched, then refused: the URL is still known
     issue_md = (issue / "issue.md").read_text()
     assert 'title = "Test Weekly, Issue 7"' in issue_md
     assert "## Postgres 19 ships incremental views" in issue_md
@@ -123,3 +124,22 @@ def test_example_compose_offline(tmp_path: Path) -> None:
     assert report["llm"]["provider"] == "offline"
     draft = (tmp_path / "issues" / "example" / "draft.md").read_text()
     assert "회고를 다시 설계하다" in draft  # EUC-KR sample decoded exactly
+
+
+def test_string_settings_take_overrides_verbatim(make_workspace, monkeypatch) -> None:
+    from digest.config import load_settings
+
+    root = make_workspace("")
+    monkeypatch.setenv("DIGEST_SEND__SMTP_USER", "12345")
+    monkeypatch.setenv("DIGEST_NEWSLETTER__NAME", "2024")
+    monkeypatch.setenv("DIGEST_LLM__MODEL", "1.5")
+    monkeypatch.setenv("DIGEST_EMAIL__FROM", "Desk <desk@example.com>")
+    monkeypatch.setenv("DIGEST_LLM__CONCURRENCY", "3")
+    monkeypatch.setenv("DIGEST_NEWSLETTER__AUTHORS", '["Kim", "Lee"]')
+    settings, _ = load_settings(root / "digest.toml")
+    assert settings.send.smtp_user == "12345"
+    assert settings.newsletter.name == "2024"
+    assert settings.llm.model == "1.5"
+    assert settings.email.from_ == "Desk <desk@example.com>"
+    assert settings.llm.concurrency == 3
+    assert settings.newsletter.authors == ["Kim", "Lee"]
