@@ -29,6 +29,7 @@ from digest.draft import (
 )
 from digest.errors import DigestError, LinksError
 from digest.extract import extract
+from digest.extract import warm_up as warm_up_extractor
 from digest.faithful import unsupported_claims
 from digest.fetch import Fetcher, local_path
 from digest.intake import is_web_url, link_key, normalize_url, read_links
@@ -348,6 +349,8 @@ class Composer:
 
         own_fetcher = self.fetcher is None
         own_summarizer = self.summarizer is None
+        if own_fetcher:
+            self.fetcher = Fetcher(self.settings.fetch)  # first: fetching starts soonest
         if own_summarizer:
             self.summarizer = make_summarizer(
                 self.settings,
@@ -356,9 +359,15 @@ class Composer:
                 cache_dir=self.ws.cache_dir / "llm",
                 templates_dir=self.ws.templates_dir,
             )
-        if own_fetcher:
-            self.fetcher = Fetcher(self.settings.fetch)
         assert self.summarizer is not None and self.fetcher is not None
+        if any(
+            refresh or self.articles.get(link_key(link)) is None for _, link, refresh, _ in jobs
+        ):
+            # Pages must be fetched: load the extractor and the LLM client meanwhile.
+            warm_up_extractor()
+            prepare = getattr(self.summarizer, "prepare", None)
+            if prepare is not None:
+                prepare()
         self.progress.start(len(jobs))
         try:
             results = await asyncio.gather(

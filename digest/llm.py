@@ -346,7 +346,6 @@ class OpenAISummarizer:
         templates_dir: Path | None = None,
         client: Any = None,
         backoff: float = 1.0,
-        preload: bool = True,
     ) -> None:
         self.settings = settings
         self.base_url = base_url
@@ -360,8 +359,6 @@ class OpenAISummarizer:
         self._own_client = client is None
         self._preloader: threading.Thread | None = None
         self._preloaded: Any = None
-        if client is None and preload:
-            self._preload()
         self._semaphore = asyncio.Semaphore(settings.concurrency)
         self._disabled: str | None = None
         self._offline = OfflineSummarizer()
@@ -423,6 +420,12 @@ class OpenAISummarizer:
         )
         _ = client.chat.completions  # loads the resource modules now, not on the first request
         return client
+
+    def prepare(self) -> None:
+        """Start importing openai in the background (compose calls this when pages must be
+        fetched, so the ~0.5 s import overlaps the fetching; a fully cached run skips it)."""
+        if self._client is None and self._preloader is None and self._preloaded is None:
+            self._preload()
 
     def _preload(self) -> None:
         """Import openai and make the client in a daemon thread, while pages are fetched."""

@@ -147,6 +147,7 @@ class LLMServer:
         self.headers: list[dict[str, str]] = []
         self.in_flight = 0
         self.max_in_flight = 0
+        self.arrivals: list[float] = []  # time.monotonic() of each request
         self.answer: Callable[[dict[str, Any]], str] = default_answer
         self._script: deque[Scripted] = deque()
         self._lock = threading.Lock()
@@ -164,6 +165,7 @@ class LLMServer:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
                 with server._lock:
+                    server.arrivals.append(time.monotonic())
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
                 try:
