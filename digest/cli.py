@@ -90,7 +90,7 @@ def new(
     try:
         day = dt.date.fromisoformat(date) if date else None
     except ValueError:
-        out.print(f"--date {date!r}: expected YYYY-MM-DD, e.g. 2026-11-23", markup=False)
+        err.print(f"--date {date!r}: expected YYYY-MM-DD, e.g. 2026-11-23", markup=False)
         raise typer.Exit(2) from None
     try:
         ws = _load(workspace)
@@ -158,7 +158,7 @@ def import_(
     try:
         since_day = dt.date.fromisoformat(since) if since else None
     except ValueError:
-        out.print(f"--since {since!r}: expected YYYY-MM-DD", markup=False)
+        err.print(f"--since {since!r}: expected YYYY-MM-DD", markup=False)
         raise typer.Exit(2) from None
     try:
         ws = _load(workspace)
