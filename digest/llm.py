@@ -72,6 +72,13 @@ _LIST_ITEM = re.compile(r"^(\s*)(?:[-*•+]|\d{1,2}[.)])\s+(.*\S)\s*$")
 _MAX_RETRY_AFTER = 60.0
 
 
+def _bullet_dicts(value: Any) -> Any:
+    """Accept bare strings where the schema wants {"text": ...} bullets."""
+    if isinstance(value, list):
+        return [{"text": v} if isinstance(v, str) else v for v in value]
+    return value
+
+
 class DraftBullet(BaseModel):
     """A bullet as the model writes it (a bare string is accepted too)."""
 
@@ -81,9 +88,7 @@ class DraftBullet(BaseModel):
     @field_validator("children", mode="before")
     @classmethod
     def _strings(cls, value: Any) -> Any:
-        if isinstance(value, list):
-            return [{"text": v} if isinstance(v, str) else v for v in value]
-        return [] if value is None else value
+        return [] if value is None else _bullet_dicts(value)
 
 
 class SummaryDraft(BaseModel):
@@ -98,9 +103,7 @@ class SummaryDraft(BaseModel):
     @field_validator("bullets", mode="before")
     @classmethod
     def _strings(cls, value: Any) -> Any:
-        if isinstance(value, list):
-            return [{"text": v} if isinstance(v, str) else v for v in value]
-        return value
+        return _bullet_dicts(value)
 
 
 class ClosingDraft(BaseModel):
