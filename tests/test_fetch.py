@@ -6,6 +6,7 @@ import asyncio
 import email.utils
 import gzip
 import json
+import socket
 import threading
 import time
 import tracemalloc
@@ -431,8 +432,13 @@ def test_any_private_answer_refuses_the_host() -> None:
 
 
 def test_unknown_host_is_named() -> None:
-    message = fetch_error("http://no-such-host.invalid/", allow_private_hosts=False)
-    assert message == "host not found: no-such-host.invalid"
+    def nowhere(host: str, port: int) -> list[str]:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    fetcher = Fetcher(settings(allow_private_hosts=False), resolver=nowhere)  # no DNS traffic
+    with pytest.raises(FetchError) as info:
+        fetch("http://no-such-host.invalid/", fetcher)
+    assert str(info.value) == "host not found: no-such-host.invalid"
 
 
 def test_redirect_hop_is_checked_again(web: WebServer) -> None:
