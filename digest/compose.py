@@ -29,7 +29,6 @@ from digest.draft import (
 )
 from digest.errors import DigestError, LinksError
 from digest.extract import extract
-from digest.extract import warm_up as warm_up_extractor
 from digest.faithful import unsupported_claims
 from digest.fetch import Fetcher, local_path
 from digest.intake import is_web_url, link_key, normalize_url, read_links
@@ -363,8 +362,8 @@ class Composer:
         if any(
             refresh or self.articles.get(link_key(link)) is None for _, link, refresh, _ in jobs
         ):
-            # Pages must be fetched: load the extractor and the LLM client meanwhile.
-            warm_up_extractor()
+            # Pages must be fetched: load the LLM client meanwhile. (Warming trafilatura up in
+            # another thread too was measured slower: the two imports fight for the GIL.)
             prepare = getattr(self.summarizer, "prepare", None)
             if prepare is not None:
                 prepare()

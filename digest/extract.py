@@ -191,20 +191,6 @@ def decode_text(body: bytes, charset: str | None, *, html: bool = False) -> str:
 # ---------------------------------------------------------------- routing
 
 
-def warm_up() -> None:
-    """Import trafilatura and run one tiny extraction in a daemon thread, so its ~0.35 s of
-    first-use cost overlaps the first fetches instead of delaying the first article."""
-    import threading
-
-    def load() -> None:
-        import trafilatura
-
-        sample = "<html><body><article><h1>Warm-up</h1><p>" + "Text to extract. " * 20
-        trafilatura.bare_extraction(sample + "</p></article></body></html>", with_metadata=True)
-
-    threading.Thread(target=load, name="digest-trafilatura-import", daemon=True).start()
-
-
 def extract(fetched: Fetched, link: Link) -> Article:
     """Route by type and extract the article; raise ExtractError when there is none."""
     mime = sniff_type(fetched)
