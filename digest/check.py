@@ -49,6 +49,16 @@ def lint_issue(issue: Issue, draft_text: str, name: str = "draft.md") -> list[Fi
     items = issue.items()
     if not items:
         findings.append(Finding("error", name, "the issue has no items; compose or add some"))
+    for number, line in enumerate(draft_text.split("\n"), start=1):
+        if re.match(r"^\s*[-*+][^\s\-*+]", line) and not re.match(r"^\s*(\*\*|__|\*[^*]+\*)", line):
+            findings.append(
+                Finding(
+                    "warning",
+                    f"{name}:{number}",
+                    "looks like a bullet but has no space after the marker, so Markdown joins it "
+                    "to the line above; write '- text'",
+                )
+            )
     for item in items:
         where = f"{name}:{lines.get(item.title, '?')}"
         if not item.bullets:

@@ -140,3 +140,13 @@ def test_faithfulness_is_checked_on_the_current_bullets(make_workspace, web) -> 
 
     draft.write_text(text, encoding="utf-8")
     assert "not found in the source" not in runner.invoke(app, ["check", "-w", str(root)]).output
+
+
+def test_bullet_without_space_is_pointed_out(make_workspace) -> None:
+    draft = DRAFT[: DRAFT.index("## An empty item")].replace(
+        "- a real bullet\n", "- a real bullet\n-forgot the space\n"
+    )
+    root, _ = make_issue(make_workspace, draft)
+    result = runner.invoke(app, ["check", "--workspace", str(root)])
+    assert "draft.md:13: looks like a bullet but has no space" in result.output
+    assert result.exit_code == 0, result.output  # a warning: nothing is lost, it is joined
