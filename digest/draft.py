@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,12 +86,14 @@ def _is_one_paragraph(text: str) -> bool:
 _BLOCKS: Any = None
 
 
-def clean_bullets(bullets: list[Bullet]) -> list[Bullet]:
-    """Bullets made safe for the draft: one line each, no empty ones."""
+def clean_bullets(
+    bullets: list[Bullet], clean: Callable[[str], str] = clean_inline, max_depth: int = 99
+) -> list[Bullet]:
+    """Bullets made safe for the draft: one line each, no empty ones, nesting bounded."""
     out = []
     for bullet in bullets:
-        text = clean_inline(bullet.text)
-        children = clean_bullets(bullet.children)
+        text = clean(bullet.text)
+        children = clean_bullets(bullet.children, clean, max_depth - 1) if max_depth > 0 else []
         if text:
             out.append(Bullet(text=text, children=children))
         else:

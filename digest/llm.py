@@ -25,10 +25,10 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from digest.cache import JsonCache, stable_hash
 from digest.config import LLMSettings, Secrets
-from digest.draft import default_closing_title
+from digest.draft import clean_bullets, clean_inline, default_closing_title
 from digest.fetch import parse_retry_after
 from digest.models import Article, Bullet, Closing, Item, Link, LLMStats, Summary
-from digest.summarize import OfflineSummarizer, SummaryContext, _looks_korean, split_sentences
+from digest.summarize import OfflineSummarizer, SummaryContext, looks_korean, split_sentences
 
 T = TypeVar("T")
 Mode = Literal["json_schema", "json_object", "text"]
@@ -196,16 +196,10 @@ def _clean(text: str) -> str:
     return re.sub(r"^\*\*(.+)\*\*$", r"\1", text).strip()
 
 
-def _bullets(drafts: list[DraftBullet], depth: int = 0) -> list[Bullet]:
-    out = []
-    for draft in drafts:
-        text = _clean(draft.text)
-        children = _bullets(draft.children, depth + 1) if depth < 3 else []
-        if text:
-            out.append(Bullet(text=text, children=children))
-        else:
-            out.extend(children)
-    return out
+def _bullets(drafts: list[DraftBullet]) -> list[Bullet]:
+    """The model's bullets as draft bullets: list markers stripped, four levels at most."""
+    bullets = [Bullet.model_validate(d.model_dump()) for d in drafts]
+    return clean_bullets(bullets, lambda text: clean_inline(_clean(text)), max_depth=3)
 
 
 def _strip_fence(content: str) -> str:
@@ -706,7 +700,7 @@ class OpenAISummarizer:
         title = _clean(article.title or link.title or draft.title) or article.final_url
         translated = _clean(draft.translated_title or "") or None
         same_language = (article.language or "").split("-")[0].lower() == ctx.language or (
-            ctx.language == "ko" and _looks_korean(article.text)
+            ctx.language == "ko" and looks_korean(article.text)
         )
         if translated and (same_language or translated.casefold() == title.casefold()):
             translated = None

@@ -236,7 +236,7 @@ class OfflineSummarizer:
         if section is None and ctx.sections:
             section = choose_section(article, ctx.sections)
         warnings = []
-        if ctx.language == "ko" and not _looks_korean(article.text) and bullets:
+        if ctx.language == "ko" and not looks_korean(article.text) and bullets:
             warnings.append(
                 "summarized offline: bullets are quoted from the source, not translated to Korean"
             )
@@ -256,7 +256,7 @@ class OfflineSummarizer:
         """Nothing to release."""
 
 
-def _looks_korean(text: str) -> bool:
+def looks_korean(text: str) -> bool:
     sample = text[:4000]
     hangul = len(re.findall(r"[가-힣]", sample))
     letters = len(re.findall(r"[A-Za-z가-힣]", sample)) or 1
