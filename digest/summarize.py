@@ -257,6 +257,7 @@ class OfflineSummarizer:
 
 
 def looks_korean(text: str) -> bool:
+    """True when most letters of the text are Hangul."""
     sample = text[:4000]
     hangul = len(re.findall(r"[가-힣]", sample))
     letters = len(re.findall(r"[A-Za-z가-힣]", sample)) or 1
