@@ -6,11 +6,11 @@ import asyncio
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from digest.draft import read_draft
 from digest.errors import DigestError
-from digest.models import Issue, bullet_texts
+from digest.models import FAITHFULNESS_CODES, Issue, Notice, Report, bullet_texts
 from digest.render import GMAIL_CLIP_BYTES, Renderer
 from digest.workspace import IssueFolder, Workspace
 
@@ -28,6 +28,7 @@ class Finding:
     level: Literal["error", "warning"]
     where: str
     message: str
+    code: str = "check"
 
     def __str__(self) -> str:
         return f"{self.level}: {self.where}: {self.message}"
@@ -148,7 +149,7 @@ def _compose_warnings(ws: Workspace, folder: IssueFolder, issue: Issue) -> list[
     items = {item.url: item for item in issue.items()}
     composed = read_state(folder)
     articles = JsonCache(ws.cache_dir / "articles")
-    rechecked: dict[str, list[str]] = {}
+    rechecked: dict[str, list[Notice]] = {}
     for link in read_links(folder.links):
         key = link_key(link)
         item = items.get(composed.get(key, ""))
@@ -156,31 +157,39 @@ def _compose_warnings(ws: Workspace, folder: IssueFolder, issue: Issue) -> list[
         if item is not None and cached is not None:
             text = Article.model_validate(cached).text
             rechecked[link.url] = unsupported_claims(item.bullets, text)
-    report: dict[str, Any] = {}
-    if folder.report.is_file():
-        try:
-            report = json.loads(folder.report.read_text(encoding="utf-8"))
-        except ValueError:
-            report = {}
-    findings = [Finding("warning", str(folder.report), w) for w in report.get("warnings", [])]
-    for link in report.get("links", []):
-        url = link.get("url", "?")
-        if (composed.get(link_key(url)) or link.get("final_url")) not in items:
+    report = _read_report(folder)
+    if report is None:
+        findings: list[Finding] = []
+    else:
+        findings = [
+            Finding("warning", str(folder.report), w.message, w.code) for w in report.warnings
+        ]
+    for entry in report.links if report is not None else []:
+        url = entry.url
+        if (composed.get(link_key(url)) or entry.final_url) not in items:
             continue  # failed, or the editor deleted the item
-        for warning in link.get("warnings", []):
-            if url in rechecked and _is_faithfulness(warning):
+        for warning in entry.warnings:
+            if url in rechecked and warning.code in FAITHFULNESS_CODES:
                 continue
-            findings.append(Finding("warning", url, warning))
+            findings.append(Finding("warning", url, warning.message, warning.code))
     for url, warnings in rechecked.items():
-        findings += [Finding("warning", url, w) for w in warnings]
+        findings += [Finding("warning", url, w.message, w.code) for w in warnings]
     return findings
 
 
-def _is_faithfulness(warning: str) -> bool:
-    return (
-        warning.startswith(("figure ", "date ", "quoted phrase "))
-        and "not found in the source" in warning
-    )
+def _read_report(folder: IssueFolder) -> Report | None:
+    """The last compose's report.json; None when there is none or it cannot be read."""
+    if not folder.report.is_file():
+        return None
+    try:
+        data = json.loads(folder.report.read_bytes())
+        if not isinstance(data, dict):
+            return None
+        data.setdefault("issue", folder.id)  # hand-made or partial reports still count
+        data.setdefault("started_at", "1970-01-01T00:00:00+00:00")
+        return Report.model_validate(data)
+    except ValueError:
+        return None
 
 
 async def _check_links(ws: Workspace, folder: IssueFolder, urls: list[str]) -> list[Finding]:

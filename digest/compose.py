@@ -32,7 +32,18 @@ from digest.extract import extract
 from digest.faithful import unsupported_claims
 from digest.fetch import Fetcher, local_path
 from digest.intake import is_web_url, link_key, normalize_url, read_links
-from digest.models import Article, Issue, Item, Link, LinkReport, Report, Section, Summary
+from digest.models import (
+    Article,
+    Code,
+    Issue,
+    Item,
+    Link,
+    LinkReport,
+    Notice,
+    Report,
+    Section,
+    Summary,
+)
 from digest.render import Renderer, write_outputs
 from digest.summarize import Summarizer, SummaryContext, make_summarizer
 from digest.workspace import IssueFolder, Workspace, atomic_write
@@ -90,7 +101,7 @@ class ComposeResult:
         return [link for link in self.report.links if link.status == "failed"]
 
     @property
-    def warnings(self) -> list[tuple[str, str]]:
+    def warnings(self) -> list[tuple[str, Notice]]:
         return [(link.url, w) for link in self.report.links for w in link.warnings]
 
 
@@ -195,7 +206,11 @@ class Composer:
             )
             if article.truncated:
                 report.warnings.append(
-                    f"body cut at the size limit ({self.settings.fetch.max_bytes} bytes, fetch.max_bytes)"
+                    Notice(
+                        code=Code.BODY_CUT,
+                        message=f"body cut at the size limit ({self.settings.fetch.max_bytes} "
+                        "bytes, fetch.max_bytes)",
+                    )
                 )
             assert self.summarizer is not None
             self.progress.stage(link.url, "summarizing")
@@ -331,8 +346,11 @@ class Composer:
                     final_url=made,
                     status="skipped",
                     warnings=[
-                        "deleted from the draft by the editor; not brought back "
-                        f"(`digest compose --refresh {link.url}` brings it back)"
+                        Notice(
+                            code=Code.DELETED_BY_EDITOR,
+                            message="deleted from the draft by the editor; not brought back "
+                            f"(`digest compose --refresh {link.url}` brings it back)",
+                        )
                     ],
                 )
             else:
@@ -376,7 +394,7 @@ class Composer:
             had_closing = issue.closing is not None
             placed: list[tuple[Item, str | None, str | None]] = []
             new_items = 0
-            issue_warnings: list[str] = []
+            issue_warnings: list[Notice] = []
             for (index, link, _, replace_url), (report, item, section) in zip(
                 jobs, results, strict=True
             ):
@@ -395,12 +413,15 @@ class Composer:
                     issue.closing = closing
                 else:
                     issue_warnings.append(
-                        "newsletter.conclusion is on but no closing section was written "
-                        f"({self.summarizer.name} summarizer: "
-                        + (
-                            "it writes none)"
-                            if self.summarizer.name == "offline"
-                            else "the request failed)"
+                        Notice(
+                            code=Code.NO_CLOSING,
+                            message="newsletter.conclusion is on but no closing section was "
+                            f"written ({self.summarizer.name} summarizer: "
+                            + (
+                                "it writes none)"
+                                if self.summarizer.name == "offline"
+                                else "the request failed)"
+                            ),
                         )
                     )
         finally:

@@ -13,7 +13,7 @@ import re
 import unicodedata
 from decimal import Decimal, InvalidOperation
 
-from digest.models import Bullet, bullet_texts
+from digest.models import Bullet, Code, Notice, bullet_texts
 
 _NUMBER = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
 _SCALES: dict[str, Decimal] = {
@@ -215,15 +215,15 @@ def _short(text: str) -> str:
     return text if len(text) <= 80 else text[:79] + "…"
 
 
-def unsupported_claims(bullets: list[Bullet], source: str) -> list[str]:
-    """Plain sentences naming each figure, date or quote in the bullets not found in the source."""
+def unsupported_claims(bullets: list[Bullet], source: str) -> list[Notice]:
+    """A notice for each figure, date or quote in the bullets not found in the source."""
     if not source.strip():
         return []
     values = _source_values(source)
     source_dates = _dates(source)
     normalized_source = _normalize(source)
     source_script = _script(source[:5000])
-    warnings: list[str] = []
+    warnings: list[Notice] = []
     for text in bullet_texts(bullets):
         covered: list[tuple[int, int]] = []
         for (month, day), year, span in _dates(text):
@@ -233,7 +233,12 @@ def unsupported_claims(bullets: list[Bullet], source: str) -> list[str]:
                 for (m, d), y, _ in source_dates
             ):
                 when = f"{year}-{month:02d}-{day:02d}" if year else f"{month:02d}-{day:02d}"
-                warnings.append(f'date {when} not found in the source: "{_short(text)}"')
+                warnings.append(
+                    Notice(
+                        code=Code.DATE_NOT_IN_SOURCE,
+                        message=f'date {when} not found in the source: "{_short(text)}"',
+                    )
+                )
         for match in _KO_COMPOUND.finditer(text):
             compound = _ko_compound(match.group(0))
             if compound is None or any(a <= match.start() < b for a, b in covered):
@@ -241,7 +246,11 @@ def unsupported_claims(bullets: list[Bullet], source: str) -> list[str]:
             covered.append(match.span())
             if _key(compound) not in values:
                 warnings.append(
-                    f'figure {match.group(0).strip()!r} not found in the source: "{_short(text)}"'
+                    Notice(
+                        code=Code.FIGURE_NOT_IN_SOURCE,
+                        message=f"figure {match.group(0).strip()!r} not found in the source: "
+                        f'"{_short(text)}"',
+                    )
                 )
         for match in _FIGURE.finditer(text):
             if any(a <= match.start() < b for a, b in covered):
@@ -253,11 +262,21 @@ def unsupported_claims(bullets: list[Bullet], source: str) -> list[str]:
             if len(digits) == 1 and not has_unit and not percent:
                 continue  # single digits ("3 ways", "2배") are too common to judge
             if not _values(match) & values:
-                warnings.append(f'figure {figure!r} not found in the source: "{_short(text)}"')
+                warnings.append(
+                    Notice(
+                        code=Code.FIGURE_NOT_IN_SOURCE,
+                        message=f'figure {figure!r} not found in the source: "{_short(text)}"',
+                    )
+                )
         for groups in _QUOTE.findall(text):
             quote = (groups[0] or groups[1]).strip()
             if _script(quote) != source_script:
                 continue  # a translated quotation cannot match the source verbatim
             if _normalize(quote) not in normalized_source:
-                warnings.append(f'quoted phrase "{_short(quote)}" not found in the source')
+                warnings.append(
+                    Notice(
+                        code=Code.QUOTE_NOT_IN_SOURCE,
+                        message=f'quoted phrase "{_short(quote)}" not found in the source',
+                    )
+                )
     return list(dict.fromkeys(warnings))

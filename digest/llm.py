@@ -27,7 +27,17 @@ from digest.cache import JsonCache, stable_hash
 from digest.config import LLMSettings, Secrets
 from digest.draft import clean_bullets, clean_inline, default_closing_title
 from digest.fetch import parse_retry_after
-from digest.models import Article, Bullet, Closing, Item, Link, LLMStats, Summary
+from digest.models import (
+    Article,
+    Bullet,
+    Closing,
+    Code,
+    Item,
+    Link,
+    LLMStats,
+    Notice,
+    Summary,
+)
 from digest.summarize import OfflineSummarizer, SummaryContext, looks_korean, split_sentences
 
 T = TypeVar("T")
@@ -629,12 +639,16 @@ class OpenAISummarizer:
         )
 
     def _fallback(
-        self, article: Article, link: Link, ctx: SummaryContext, why: str, warnings: list[str]
+        self, article: Article, link: Link, ctx: SummaryContext, why: str, warnings: list[Notice]
     ) -> Summary:
         summary = self._offline.summarize_sync(article, link, ctx)
         summary.warnings = [
             *warnings,
-            f"LLM summary failed ({self._redact(why)}); fell back to the offline summarizer",
+            Notice(
+                code=Code.LLM_FALLBACK,
+                message=f"LLM summary failed ({self._redact(why)}); "
+                "fell back to the offline summarizer",
+            ),
             *summary.warnings,
         ]
         return summary
@@ -644,11 +658,14 @@ class OpenAISummarizer:
     ) -> Summary:
         """Summarize one article with the LLM (cached unless fresh); offline when it fails."""
         text, was_cut = cut_text(neutralize(article.text).strip(), self.settings.max_input_chars)
-        warnings = []
+        warnings: list[Notice] = []
         if was_cut:
             warnings.append(
-                f"article cut to {len(text):,} of {len(article.text):,} characters for the LLM "
-                f"(llm.max_input_chars = {self.settings.max_input_chars})"
+                Notice(
+                    code=Code.ARTICLE_CUT,
+                    message=f"article cut to {len(text):,} of {len(article.text):,} characters "
+                    f"for the LLM (llm.max_input_chars = {self.settings.max_input_chars})",
+                )
             )
         key = self.cache_key(text, link, ctx)
         cached = None if fresh else self.cache.get(key)
@@ -695,7 +712,7 @@ class OpenAISummarizer:
         article: Article,
         link: Link,
         ctx: SummaryContext,
-        warnings: list[str],
+        warnings: list[Notice],
     ) -> Summary:
         title = _clean(article.title or link.title or draft.title) or article.final_url
         translated = _clean(draft.translated_title or "") or None

@@ -3,9 +3,52 @@
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class Code(StrEnum):
+    """The stable codes of warnings (report.json, `digest check`); programs match these."""
+
+    NOTE = "note"  # a plain sentence from a report.json written before codes existed
+    BODY_CUT = "body-cut"
+    ARTICLE_CUT = "article-cut"
+    LLM_FALLBACK = "llm-fallback"
+    NOT_TRANSLATED = "not-translated"
+    FIGURE_NOT_IN_SOURCE = "figure-not-in-source"
+    DATE_NOT_IN_SOURCE = "date-not-in-source"
+    QUOTE_NOT_IN_SOURCE = "quote-not-in-source"
+    DELETED_BY_EDITOR = "deleted-by-editor"
+    NO_CLOSING = "no-closing"
+
+
+FAITHFULNESS_CODES = frozenset(
+    {Code.FIGURE_NOT_IN_SOURCE, Code.DATE_NOT_IN_SOURCE, Code.QUOTE_NOT_IN_SOURCE}
+)
+
+
+class Notice(BaseModel):
+    """A warning: a stable `code` (a `Code` value) for programs, a `message` for people."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __contains__(self, text: str) -> bool:
+        return text in self.message
+
+
+def _notices(value: object) -> object:
+    """Accept plain sentences (report.json of 0.1) as notices with the code `note`."""
+    if isinstance(value, list):
+        return [{"code": Code.NOTE, "message": v} if isinstance(v, str) else v for v in value]
+    return value
 
 
 class Link(BaseModel):
@@ -63,7 +106,9 @@ class Summary(BaseModel):
     section: str | None = None
     tags: list[str] = Field(default_factory=list)
     source: Literal["llm", "offline", "cache"] = "offline"
-    warnings: list[str] = Field(default_factory=list)
+    warnings: list[Notice] = Field(default_factory=list)
+
+    _warnings = field_validator("warnings", mode="before")(_notices)
 
 
 class Item(BaseModel):
@@ -124,11 +169,13 @@ class LinkReport(BaseModel):
     title: str | None = None
     section: str | None = None
     summary_source: SummarySource | None = None
-    warnings: list[str] = Field(default_factory=list)
+    warnings: list[Notice] = Field(default_factory=list)
     bytes: int = 0
     fetch_seconds: float | None = None
     summarize_seconds: float | None = None
     fetch_cached: bool = False
+
+    _warnings = field_validator("warnings", mode="before")(_notices)
 
 
 class LLMStats(BaseModel):
@@ -159,6 +206,8 @@ class Report(BaseModel):
     started_at: dt.datetime
     finished_at: dt.datetime | None = None
     links: list[LinkReport] = Field(default_factory=list)
-    warnings: list[str] = Field(default_factory=list)
+    warnings: list[Notice] = Field(default_factory=list)
     llm: LLMStats = Field(default_factory=LLMStats)
     fetch: FetchStats = Field(default_factory=FetchStats)
+
+    _warnings = field_validator("warnings", mode="before")(_notices)

@@ -15,7 +15,17 @@ from typing import Protocol
 
 from digest.config import Secrets, SectionSettings, Settings
 from digest.errors import ConfigError
-from digest.models import Article, Bullet, Closing, Item, Link, LLMStats, Summary
+from digest.models import (
+    Article,
+    Bullet,
+    Closing,
+    Code,
+    Item,
+    Link,
+    LLMStats,
+    Notice,
+    Summary,
+)
 
 
 @dataclass
@@ -238,7 +248,11 @@ class OfflineSummarizer:
         warnings = []
         if ctx.language == "ko" and not looks_korean(article.text) and bullets:
             warnings.append(
-                "summarized offline: bullets are quoted from the source, not translated to Korean"
+                Notice(
+                    code=Code.NOT_TRANSLATED,
+                    message="summarized offline: bullets are quoted from the source, "
+                    "not translated to Korean",
+                )
             )
         return Summary(
             title=article.title or link.title or article.final_url,

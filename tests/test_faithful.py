@@ -68,7 +68,9 @@ def test_unsupported_figures_are_flagged(bullet: str, expected: str) -> None:
 def test_nested_bullets_are_checked_and_named() -> None:
     bullets = [Bullet(text="개요", children=[Bullet(text="파라미터 999개", children=[])])]
     warnings = unsupported_claims(bullets, SOURCE)
-    assert warnings == ["figure '999' not found in the source: \"파라미터 999개\""]
+    assert [(w.code, w.message) for w in warnings] == [
+        ("figure-not-in-source", "figure '999' not found in the source: \"파라미터 999개\"")
+    ]
 
 
 def test_empty_source_flags_nothing() -> None:

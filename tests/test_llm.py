@@ -546,7 +546,10 @@ def test_compose_falls_back_to_offline_when_retries_run_out(
     assert result.exit_code == 0, result.output
     link = json.loads((issue / "report.json").read_text())["links"][0]
     assert link["status"] == "ok" and link["summary_source"] == "offline"
-    assert any("HTTP 500 after 1 retry" in w for w in link["warnings"])
+    assert any(
+        w["code"] == "llm-fallback" and "HTTP 500 after 1 retry" in w["message"]
+        for w in link["warnings"]
+    )
     assert "fell back to the offline summarizer" in result.output
     assert json.loads((issue / "report.json").read_text())["llm"]["retries"] == 1
 

@@ -136,7 +136,8 @@ def test_full_loop_keeps_every_edit(loop_ws, web) -> None:
     assert by_url[urls["/alpha"]]["status"] == "cached"
     assert by_url[urls["/alpha"]]["summary_source"] == "editor"
     assert by_url[urls["/beta"]]["status"] == "skipped"
-    assert "deleted" in by_url[urls["/beta"]]["warnings"][0]
+    assert by_url[urls["/beta"]]["warnings"][0]["code"] == "deleted-by-editor"
+    assert "deleted" in by_url[urls["/beta"]]["warnings"][0]["message"]
     assert by_url[urls["/delta"]]["status"] == "ok"
 
     # A typo fix, then render: the email shows all of it, in the editor's order.
@@ -312,6 +313,9 @@ def test_conclusion_offline_is_reported_not_invented(web, make_workspace) -> Non
     (issue / "links.yaml").write_text(f"- {url}\n")
     result = compose(root)
     report = json.loads((issue / "report.json").read_text())
-    assert any("no closing section" in w for w in report["warnings"])
+    assert any(
+        w["code"] == "no-closing" and "no closing section" in w["message"]
+        for w in report["warnings"]
+    )
     assert "no closing section" in result.output
     assert "Takeaways" not in (issue / "draft.md").read_text()
