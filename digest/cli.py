@@ -357,6 +357,7 @@ def send(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Send the rendered email to test addresses or a list, exactly once per reader."""
+    from digest.progress import make_send_progress
     from digest.send import SendRequest, send_issue
 
     extra = [a for a in args or [] if "@" in a and not Path(a).exists()]
@@ -375,7 +376,14 @@ def send(
     try:
         ws = _load(workspace)
         request = SendRequest(to=to or [], list_path=list_, dry_run=dry_run, yes=yes, force=force)
-        outcome = send_issue(ws, ws.issue(issue), request, console=out, confirm=typer.confirm)
+        outcome = send_issue(
+            ws,
+            ws.issue(issue),
+            request,
+            console=out,
+            confirm=typer.confirm,
+            progress=make_send_progress(out),
+        )
     except DigestError as exc:
         fail(str(exc))
     except KeyboardInterrupt:

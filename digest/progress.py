@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
@@ -84,6 +86,92 @@ class RichProgress(NoProgress):
     def finish(self) -> None:
         if self.task is not None:
             self.bar.stop()
+
+
+def _duration(seconds: float) -> str:
+    """A rough duration for people: 45 s, 7 min, 1 h 20 min."""
+    if seconds < 60:
+        return f"{max(seconds, 0):.0f} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
+
+
+def send_pace(done: int, total: int, elapsed: float) -> str:
+    """Rate and time left of a send, e.g. "4.9/s, about 6 min left"."""
+    if done <= 0 or elapsed <= 0:
+        return "starting"
+    rate = done / elapsed
+    return f"{rate:.1f}/s, about {_duration((total - done) / rate)} left"
+
+
+class PlainSendProgress:
+    """A line every `every` readers (and at the end), for logs and pipes."""
+
+    def __init__(
+        self, console: Console, every: int = 100, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.console = console
+        self.every = every
+        self.clock = clock
+        self.total = 0
+        self.started = 0.0
+        self.shown = 0
+
+    def start(self, total: int) -> None:
+        self.total = total
+        self.started = self.clock()
+        self.shown = 0
+
+    def advance(self, sent: int, failed: int) -> None:
+        done = sent + failed
+        if done // self.every > self.shown // self.every and done < self.total:
+            self.shown = done
+            pace = send_pace(done, self.total, self.clock() - self.started)
+            failures = f", {failed} refused" if failed else ""
+            self.console.print(f"sent {sent} of {self.total}{failures} ({pace})", markup=False)
+
+    def finish(self) -> None:
+        """The final line is the send's own summary."""
+
+
+class RichSendProgress:
+    """A live bar: count, rate and time left."""
+
+    def __init__(self, console: Console, clock: Callable[[], float] = time.monotonic) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        self.clock = clock
+        self.bar = Progress(
+            TextColumn("sending"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[pace]}"),
+            console=console,
+            transient=True,
+        )
+        self.task: Any = None
+        self.total = 0
+        self.started = 0.0
+
+    def start(self, total: int) -> None:
+        self.total = total
+        self.started = self.clock()
+        self.bar.start()
+        self.task = self.bar.add_task("sending", total=total, pace="starting")
+
+    def advance(self, sent: int, failed: int) -> None:
+        done = sent + failed
+        pace = send_pace(done, self.total, self.clock() - self.started)
+        self.bar.update(self.task, completed=done, pace=pace)
+
+    def finish(self) -> None:
+        if self.task is not None:
+            self.bar.stop()
+
+
+def make_send_progress(console: Console) -> RichSendProgress | PlainSendProgress:
+    """A live bar on a terminal, a line every 100 readers otherwise."""
+    return RichSendProgress(console) if console.is_terminal else PlainSendProgress(console)
 
 
 def make_progress(console: Console) -> ProgressSink:

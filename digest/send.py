@@ -2,7 +2,10 @@
 
 `sent.jsonl` holds one JSON line per message a provider accepted, written (and fsynced) as
 soon as it is accepted: a list send skips every reader already in it (test sends, marked
-`"test": true`, do not count), so an interrupted send resumes with only the rest.
+`"test": true`, do not count), so an interrupted send resumes with only the rest. The one
+window for a duplicate: the process dies after the provider took a message and before its
+line is written; that reader (one per interruption) receives it again on the next run.
+Progress goes to a `SendProgress` (the CLI shows it); the library never prints progress.
 """
 
 from __future__ import annotations
@@ -35,7 +38,6 @@ from digest.workspace import IssueFolder, Workspace
 
 EMAIL_PLACEHOLDER = "{email}"
 MAX_CONSECUTIVE_FAILURES = 5
-PROGRESS_EVERY = 100
 _LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
 _LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 
@@ -48,6 +50,29 @@ class Printer(Protocol):
     """Anything with rich's Console.print."""
 
     def print(self, *objects: Any, **kwargs: Any) -> None: ...
+
+
+class SendProgress(Protocol):
+    """Where a list send reports progress (the CLI: a live bar, or a line every 100 readers)."""
+
+    def start(self, total: int) -> None: ...
+
+    def advance(self, sent: int, failed: int) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+class NoSendProgress:
+    """A send progress that shows nothing."""
+
+    def start(self, total: int) -> None:
+        """Ignore."""
+
+    def advance(self, sent: int, failed: int) -> None:
+        """Ignore."""
+
+    def finish(self) -> None:
+        """Ignore."""
 
 
 @dataclass
@@ -500,6 +525,7 @@ def send_issue(
     interactive: bool | None = None,
     provider: Provider | None = None,
     pacer: Pacer | None = None,
+    progress: SendProgress | None = None,
 ) -> SendOutcome:
     """Send the rendered issue to test addresses or the list; see the module docstring."""
     if not request.to and request.list_path is None:
@@ -555,7 +581,18 @@ def send_issue(
             sys.stdin.isatty() if interactive is None else interactive,
         )
         return _deliver(
-            folder, request, provider, pacer, log, factory, pending, already, console, where, test
+            folder,
+            request,
+            provider,
+            pacer,
+            log,
+            factory,
+            pending,
+            already,
+            console,
+            where,
+            test,
+            NoSendProgress() if test or progress is None else progress,
         )
 
 
@@ -571,6 +608,7 @@ def _deliver(
     console: Printer,
     where: str,
     test: bool,
+    progress: SendProgress,
 ) -> SendOutcome:
     outcome = SendOutcome(ok=True, already=already)
     stop = StopRequested()
@@ -586,6 +624,7 @@ def _deliver(
         )
 
     opened = False
+    progress.start(len(pending))
     with stop.installed(console):
         try:
             provider.open()
@@ -623,8 +662,7 @@ def _deliver(
                     raise stopped(f"{provider.name} refused the message: {fatal}")
                 if consecutive >= MAX_CONSECUTIVE_FAILURES:
                     raise stopped(f"the last {consecutive} messages were all refused")
-                if not test and outcome.sent and outcome.sent % PROGRESS_EVERY == 0:
-                    console.print(f"sent {outcome.sent} of {len(pending)}", markup=False)
+                progress.advance(outcome.sent, len(outcome.failed))
         except _Stopped:
             raise
         except SendError as exc:
@@ -637,6 +675,7 @@ def _deliver(
                 "may not have gone out"
             ) from None
         finally:
+            progress.finish()
             provider.close()
 
     if test:
