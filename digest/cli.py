@@ -297,6 +297,7 @@ def preview(
             ws.issue(issue),
             port=port,
             announce=lambda url: out.print(f"previewing at {url} (Ctrl-C to stop)", markup=False),
+            report=lambda message: err.print(message, markup=False),
         )
     except DigestError as exc:
         fail(str(exc))

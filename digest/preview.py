@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,26 +28,40 @@ RELOAD_SCRIPT = """<script>
 </script>"""
 
 
+_BODY_OPEN = re.compile(r"<body\b[^>]*>", re.I)
+
+
 class PreviewState:
     """The current version of the rendered email and the last render error."""
 
-    def __init__(self, ws: Workspace, folder: IssueFolder) -> None:
+    def __init__(
+        self, ws: Workspace, folder: IssueFolder, report: Callable[[str], None] | None = None
+    ) -> None:
         self.ws = ws
         self.folder = folder
         self.version = 0
         self.error: str | None = None
         self.lock = threading.Lock()
+        self.report = report or (lambda message: None)
 
     def rerender(self) -> None:
-        """Render the draft; keep the previous outputs and remember the error on failure."""
+        """Render the draft; keep the previous outputs and remember the error on failure.
+
+        Each failure is reported (with file:line when the draft is at fault), and the first
+        good render after one says it is fixed."""
         try:
             render_issue(self.ws, self.folder)
             error = None
         except DigestError as exc:
             error = str(exc)
         with self.lock:
+            previous = self.error
             self.error = error
             self.version += 1
+        if error is not None:
+            self.report(f"render failed, the preview shows the previous version: {error}")
+        elif previous is not None:
+            self.report(f"render fixed: {self.folder.draft} renders again")
 
     def page(self) -> bytes:
         """The email with the reload script, and an error banner when the last render failed."""
@@ -60,11 +75,15 @@ class PreviewState:
                 '<div style="background:#b00020;color:#fff;padding:12px;font:14px sans-serif">'
                 f"Render failed, showing the previous version: {html.escape(self.error)}</div>"
             )
-        extra = banner + RELOAD_SCRIPT
-        if "</body>" in body:
-            body = body.replace("</body>", extra + "</body>", 1)
+        opening = _BODY_OPEN.search(body)
+        if opening:  # the banner first, where the editor looks
+            body = body[: opening.end()] + banner + body[opening.end() :]
         else:
-            body += extra
+            body = banner + body
+        if "</body>" in body:
+            body = body.replace("</body>", RELOAD_SCRIPT + "</body>", 1)
+        else:
+            body += RELOAD_SCRIPT
         return body.encode("utf-8")
 
 
@@ -115,11 +134,13 @@ def serve(
     port: int = 8000,
     announce: Callable[[str], None] = print,
     stop: threading.Event | None = None,
+    report: Callable[[str], None] | None = None,
 ) -> None:
-    """Serve until stopped (Ctrl-C, or `stop` set): render once, then on every change."""
+    """Serve until stopped (Ctrl-C, or `stop` set): render once, then on every change;
+    `report` hears each render failure and the fix."""
     if not folder.draft.is_file():
         raise DigestError(f"{folder.draft}: no draft yet; run `digest compose {folder.id}` first")
-    state = PreviewState(ws, folder)
+    state = PreviewState(ws, folder, report)
     state.rerender()
     try:
         server = ThreadingHTTPServer(("127.0.0.1", port), _handler(state))
