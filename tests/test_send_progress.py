@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from tests.smtp_server import Mailbox, smtp_server
-from tests.test_send import REPO, issue, output, send, sent_lines  # noqa: F401 - fixture
+from tests.test_send import REPO, output, send, sent_lines
+from tests.test_send import issue as issue  # noqa: F401 - the fixture
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
