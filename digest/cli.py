@@ -395,6 +395,24 @@ def send(
 
 
 @app.command()
+def promote(
+    urls: Annotated[list[str], typer.Argument(help="Candidates' URLs (from candidates.md).")],
+    issue: IssueOpt = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Move triaged-out candidates into the issue; the next compose summarizes them."""
+    from digest.triage import promote as promote_links
+
+    try:
+        ws = _load(workspace)
+        messages = promote_links(ws, ws.issue(issue), urls)
+    except DigestError as exc:
+        fail(str(exc))
+    for line in messages:
+        out.print(line, markup=False)
+
+
+@app.command()
 def status(issue: IssueArg = None, workspace: WorkspaceOpt = None) -> None:
     """A table of the issue's links: fetched, summarized, failed (why), in the draft."""
     from digest.status import print_status

@@ -46,6 +46,7 @@ from digest.models import (
 )
 from digest.render import Renderer, write_outputs
 from digest.summarize import Summarizer, SummaryContext, make_summarizer
+from digest.triage import Judge, Outcome, plan
 from digest.workspace import IssueFolder, Workspace, atomic_write
 
 
@@ -247,6 +248,28 @@ class Composer:
             note=note or None,
         )
 
+    async def _triage(
+        self,
+        jobs: list[tuple[int, Link, bool, str | None]],
+        draft: Issue | None,
+        composed: dict[str, str],
+    ) -> Outcome | None:
+        """Let triage (digest.triage) decide which new imported links get summarized."""
+
+        async def fetch(link: Link) -> tuple[Article | None, LinkReport]:
+            report = LinkReport(url=link.url, status="failed")
+            try:
+                return await self._article(link, False, report), report
+            except DigestError as exc:
+                report.error = str(exc)
+                return None, report
+
+        new = [(index, link) for index, link, refresh, _ in jobs if not refresh]
+        judge = self.summarizer if isinstance(self.summarizer, Judge) else None
+        return await plan(
+            self.ws, self.folder, new, draft=draft, composed=composed, fetch=fetch, judge=judge
+        )
+
     # ------------------------------------------------------------ the whole issue
 
     def _new_issue(self) -> Issue:
@@ -385,6 +408,11 @@ class Composer:
             prepare = getattr(self.summarizer, "prepare", None)
             if prepare is not None:
                 prepare()
+        triaged = await self._triage(jobs, draft, composed)
+        if triaged is not None:
+            for index, decided in triaged.reports.items():
+                reports[index] = decided
+            jobs = triaged.remaining(jobs)
         self.progress.start(len(jobs))
         try:
             results = await asyncio.gather(
@@ -399,6 +427,8 @@ class Composer:
                 jobs, results, strict=True
             ):
                 reports[index] = report
+                if triaged is not None:
+                    triaged.annotate(index, report, item)
                 if item is None:
                     continue
                 self._place(issue, item, section, replace_url)

@@ -42,6 +42,7 @@ class SectionSettings(_Table):
 
     name: str
     description: str = ""
+    max_items: int = Field(default=0, ge=0)
 
 
 class LLMSettings(_Table):
@@ -54,8 +55,18 @@ class LLMSettings(_Table):
     max_input_chars: int = Field(default=24000, ge=500)
     max_retries: int = Field(default=4, ge=0, le=20)
     timeout: float = Field(default=60, gt=0)
+    embedding_model: str = "text-embedding-3-small"
     price_input_per_mtok: float | None = None
     price_output_per_mtok: float | None = None
+
+
+class TriageSettings(_Table):
+    """[triage]"""
+
+    max_items: int = Field(default=0, ge=0)
+    focus: str = ""
+    prefer_domains: list[str] = Field(default_factory=list)
+    llm_scoring: bool = True
 
 
 class FetchSettings(_Table):
@@ -102,6 +113,7 @@ class Settings(_Table):
     sections: list[SectionSettings] = Field(default_factory=list)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     fetch: FetchSettings = Field(default_factory=FetchSettings)
+    triage: TriageSettings = Field(default_factory=TriageSettings)
     email: EmailSettings = Field(default_factory=EmailSettings)
     send: SendSettings = Field(default_factory=SendSettings)
 

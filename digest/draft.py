@@ -11,6 +11,9 @@
     ### Source's own title               an item (## when there are no sections)
     <https://source.example/article>     the source URL, on its own line under the heading
     _번역된 제목_                           optional translated title, in one emphasis
+    Also covered by: <https://b.example/x>, <https://c.example/y>
+                                         optional: other sources of the same story
+                                         (triage merges them), one line, comma-separated
     - bullet                             bullets; nested by two spaces
       - detail
     > Editor's note                      optional, a block quote
@@ -43,6 +46,9 @@ _URL_LINE = re.compile(
     r"(?:\s+·\s+(?P<site>\S.*))?$"
 )
 _TITLE_LINK = re.compile(r"^\[(?P<title>.+)\]\((?P<url>(?:https?|file):[^\s)]+)\)$")
+ALSO_LABEL = "Also covered by:"
+_ALSO_LINE = re.compile(r"^also covered by:\s*(?P<urls>\S.*)$", re.IGNORECASE)
+_ALSO_URL = re.compile(r"^<?(?P<url>(?:https?|file):[^\s<>,]+)>?$")
 _TRANSLATED = re.compile(r"^(?:_(?P<a>[^_].*?)_|\*(?P<b>[^*].*?)\*)$")
 
 
@@ -156,6 +162,8 @@ def render_item(item: Item, level: int) -> str:
     parts = [f"{'#' * level} {item.title}", source]
     if item.translated_title:
         parts.append(f"_{item.translated_title}_")
+    if item.also:
+        parts.append(ALSO_LABEL + " " + ", ".join(f"<{url}>" for url in item.also))
     if item.bullets:
         parts.append(bullets_markdown(item.bullets))
     if item.note:
@@ -439,7 +447,10 @@ def parse_draft(
             if item is not None:
                 url = _URL_LINE.match(content)
                 translated = _TRANSLATED.match(content)
-                if url and not item.url:
+                also = _ALSO_LINE.match(" ".join(content.split()))
+                if also and item.url:
+                    item.also.extend(_also_urls(also.group("urls"), cur, t.map))
+                elif url and not item.url:
                     item.url = url.group("a") or url.group("b")
                     item.site_name = url.group("site")
                 elif translated and not item.translated_title and not item.bullets:
@@ -465,6 +476,21 @@ def parse_draft(
         sections=result_sections,
         closing=closing,
     )
+
+
+def _also_urls(text: str, cur: _Cursor, token_map: list[int] | None) -> list[str]:
+    """The URLs of an "Also covered by:" line; anything else in it is an error."""
+    urls = []
+    for piece in (p.strip() for p in text.split(",")):
+        match = _ALSO_URL.match(piece)
+        if not match:
+            raise cur.fail(
+                token_map,
+                f"{piece!r} in the 'Also covered by:' line is not a URL; write "
+                "'Also covered by: <https://a.example/x>, <https://b.example/y>'",
+            )
+        urls.append(match.group("url"))
+    return urls
 
 
 def read_draft(path: Path, *, sections: list[str] | None = None) -> Issue:

@@ -253,8 +253,26 @@ def _from_html(fetched: Fetched) -> Article:
             "language": _clean(data.get("language")) or base.language,
             "text": text,
             "canonical_url": _clean(data.get("url")),
+            "links": outgoing_links(html, fetched.final_url),
         }
     )
+
+
+_HREF = re.compile(r"""<a\s[^>]*?href\s*=\s*["']([^"'#][^"']*)["']""", re.I)
+
+
+def outgoing_links(html: str, base: str, limit: int = 300) -> list[str]:
+    """The web pages a page links to (absolute, at most `limit`), for telling originals apart."""
+    from urllib.parse import urljoin
+
+    found: list[str] = []
+    for match in _HREF.finditer(html):
+        url = urljoin(base, match.group(1).strip())
+        if url.startswith(("http://", "https://")) and url not in found:
+            found.append(url)
+            if len(found) >= limit:
+                break
+    return found
 
 
 def page_language(html: str) -> str | None:

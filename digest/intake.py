@@ -132,13 +132,13 @@ def parse_links(text: str, where: Path | str) -> list[Link]:
         if isinstance(entry, str):
             links.append(Link(url=entry.strip()))
         elif isinstance(entry, dict):
-            unknown = set(entry) - {"url", "note", "section", "title", "description"}
+            unknown = set(entry) - {"url", "note", "section", "title", "description", "imported"}
             if "url" not in entry or not isinstance(entry["url"], str):
                 raise LinksError(f"{where}: entry {index} has no `url:`; every entry needs one")
             if unknown:
                 raise LinksError(
                     f"{where}: entry {index} has unknown keys {sorted(unknown)}; "
-                    "allowed are url, note, section, title, description"
+                    "allowed are url, note, section, title, description, imported"
                 )
             links.append(
                 Link(
@@ -147,6 +147,7 @@ def parse_links(text: str, where: Path | str) -> list[Link]:
                     section=_opt_str(entry.get("section")),
                     title=_opt_str(entry.get("title")),
                     description=_opt_str(entry.get("description")),
+                    imported=_opt_str(entry.get("imported")),
                 )
             )
         else:
@@ -182,6 +183,7 @@ class Candidate:
     note: str | None = None
     section: str | None = None
     date: dt.date | None = None
+    imported: str | None = None  # the source `digest import` read it from
 
     def entry(self) -> str | dict[str, str]:
         """The links.yaml entry: a plain URL, or a mapping when there is more to say."""
@@ -192,6 +194,7 @@ class Candidate:
                 ("description", self.description),
                 ("section", self.section),
                 ("note", self.note),
+                ("imported", self.imported),
             )
             if value
         }
@@ -962,6 +965,8 @@ def import_source(
             continue
         kept.append(cand)
     sorted_ = _sort(known, kept)
+    for cand in sorted_.added:
+        cand.imported = source
     _append(known.path, known.text, known.links, sorted_.added)
     result.added = [c.url for c in sorted_.added]
     result.duplicates = len(sorted_.duplicates)

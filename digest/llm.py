@@ -72,7 +72,9 @@ LANGUAGE_NAMES = {
     "ru": "Russian",
 }
 
-_DELIMITER = re.compile(r"<(\s*/?\s*(?:article|note|title_hint|description|items)\b)", re.I)
+_DELIMITER = re.compile(
+    r"<(\s*/?\s*(?:article|note|title_hint|description|items|candidates|focus)\b)", re.I
+)
 _REFUSAL = re.compile(
     r"^\W*(i'?m sorry|i am sorry|sorry,|i can(?:'|no)t|i can not|i'?m unable|i am unable|"
     r"i won'?t|as an ai|죄송|요약할 수 없)",
@@ -755,6 +757,87 @@ class OpenAISummarizer:
             return None
         closing = [Bullet(text=_clean(b)) for b in draft.bullets if _clean(b)]
         return Closing(title=default_closing_title(ctx.language), bullets=closing)
+
+    # ------------------------------------------------------------ triage (digest.triage.Judge)
+
+    async def embed(self, texts: list[str], model: str) -> list[list[float]] | None:
+        """Embeddings of texts in one request (retried like chat requests); None on failure."""
+        if self._disabled or not texts:
+            return None
+        client = await self._get_client()
+        import openai
+
+        for attempt in range(self.settings.max_retries + 1):
+            try:
+                async with self._semaphore:
+                    self.stats.requests += 1
+                    response = await client.embeddings.create(model=model, input=texts)
+            except openai.APIStatusError as exc:
+                if exc.status_code not in (408, 409, 429) and exc.status_code < 500:
+                    return None
+            except (openai.APITimeoutError, openai.APIConnectionError):
+                pass
+            else:
+                usage = getattr(response, "usage", None)
+                if usage is not None:
+                    self.stats.input_tokens += int(getattr(usage, "prompt_tokens", 0) or 0)
+                rows = sorted(response.data, key=lambda row: row.index)
+                return [list(row.embedding) for row in rows]
+            if attempt < self.settings.max_retries:
+                self.stats.retries += 1
+                await asyncio.sleep(min(self.backoff * 2**attempt, 30.0))
+        return None
+
+    async def score_batch(
+        self, focus: str, candidates: list[dict[str, Any]], sections: list[dict[str, str]]
+    ) -> list[dict[str, Any]] | None:
+        """Scores 0-100 with a reason (and a section) for a batch of titles and ledes."""
+        names = [s["name"] for s in sections]
+        row: dict[str, Any] = {
+            "id": {"type": "integer"},
+            "score": {"type": "integer"},
+            "reason": {"type": "string"},
+        }
+        if names:
+            row["section"] = {"type": "string", "enum": names}
+        schema = {
+            "type": "object",
+            "properties": {
+                "scores": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": row,
+                        "required": list(row),
+                        "additionalProperties": False,
+                    },
+                }
+            },
+            "required": ["scores"],
+            "additionalProperties": False,
+        }
+        shown = [
+            {
+                "id": c["id"],
+                "title": neutralize(_clean(c["title"])),
+                "lede": neutralize(_clean(c.get("lede", ""))),
+            }
+            for c in candidates
+        ]
+        shared = {"newsletter": "", "sections": sections}
+        values = {"shared": shared, "focus": neutralize(focus), "candidates": shown}
+
+        def parse(content: str) -> list[dict[str, Any]]:
+            data = _load_json(content)
+            rows = data.get("scores") if isinstance(data, dict) else None
+            if not isinstance(rows, list) or not rows:
+                raise _BadReply("it has no `scores` list")
+            return [r for r in rows if isinstance(r, dict)]
+
+        try:
+            return await self._answer("triage", values, schema, parse, parse)
+        except _Failure:
+            return None
 
     async def aclose(self) -> None:
         """Close the HTTP client if this summarizer made it (also one preloaded but unused)."""

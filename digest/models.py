@@ -61,6 +61,7 @@ class Link(BaseModel):
     section: str | None = None
     title: str | None = None
     description: str | None = None
+    imported: str | None = None  # set by `digest import` (the source); triage applies to these
 
 
 class Article(BaseModel):
@@ -79,6 +80,7 @@ class Article(BaseModel):
     content_type: str = "text/html"
     canonical_url: str | None = None
     truncated: bool = False
+    links: list[str] = Field(default_factory=list)  # pages it links to (web URLs)
 
 
 class Bullet(BaseModel):
@@ -120,6 +122,7 @@ class Item(BaseModel):
     site_name: str | None = None
     bullets: list[Bullet] = Field(default_factory=list)
     note: str | None = None
+    also: list[str] = Field(default_factory=list)  # other sources of the same story
 
 
 class Section(BaseModel):
@@ -155,7 +158,7 @@ class Issue(BaseModel):
         return [item for section in self.sections for item in section.items]
 
 
-LinkStatus = Literal["ok", "cached", "failed", "skipped"]
+LinkStatus = Literal["ok", "cached", "failed", "skipped", "candidate", "merged"]
 SummarySource = Literal["llm", "offline", "cache", "editor"]
 
 
@@ -174,6 +177,10 @@ class LinkReport(BaseModel):
     fetch_seconds: float | None = None
     summarize_seconds: float | None = None
     fetch_cached: bool = False
+    merged_into: str | None = None
+    story: str | None = None
+    score: int | None = None
+    reason: str | None = None
 
     _warnings = field_validator("warnings", mode="before")(_notices)
 

@@ -42,6 +42,7 @@ LABELS: dict[str, dict[str, str]] = {
         "note": "Note",
         "view_online": "View online",
         "unsubscribe": "Unsubscribe",
+        "also": "Also covered by",
     },
     "ko": {
         "issue": "제{number}호",
@@ -49,6 +50,7 @@ LABELS: dict[str, dict[str, str]] = {
         "note": "편집자 메모",
         "view_online": "웹에서 보기",
         "unsubscribe": "수신 거부",
+        "also": "함께 보도한 곳",
     },
 }
 
@@ -152,6 +154,12 @@ def site_of(item: Item) -> str:
     return match.group(1) if match else ""
 
 
+def host_of(url: str) -> str:
+    """The host of a URL without `www.`, to name a source briefly."""
+    match = re.match(r"https?://(?:www\.)?([^/:?#]+)", url or "")
+    return match.group(1) if match else url
+
+
 @dataclass
 class Rendered:
     """The three outputs of a render, in memory."""
@@ -189,6 +197,7 @@ class Renderer:
         self.env.filters["plain"] = plain_text
         self.env.filters["site"] = site_of
         self.env.filters["bullet_urls"] = bullet_urls
+        self.env.filters["host"] = host_of
 
     def _context(self, issue: Issue) -> dict[str, Any]:
         newsletter = self.settings.newsletter
@@ -424,6 +433,9 @@ def render_text(issue: Issue, settings: Settings, *, web_url: str = "") -> str:
                 lines.append(f"  {item.url.strip()}")
             elif item.site_name:
                 lines.append(f"  ({item.site_name})")
+            also = [web_href(url) for url in item.also if web_href(url)]
+            if also:
+                lines += wrap_text(f"{labels['also']}: " + ", ".join(also), "  ", "  ")
             lines += _text_bullets(item.bullets)
             if item.note:
                 note = f"{labels['note']}: {item.note.strip()}"

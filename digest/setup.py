@@ -29,6 +29,7 @@ DESCRIPTIONS: dict[str, str] = {
     "llm.max_input_chars": "article text sent per request; longer articles are cut or chunked",
     "llm.max_retries": "retries of a failed LLM request",
     "llm.timeout": "seconds to wait for one LLM reply",
+    "llm.embedding_model": "embeddings model for triage's story grouping (same endpoint)",
     "llm.price_input_per_mtok": "USD per million input tokens; set it for a cost estimate",
     "llm.price_output_per_mtok": "USD per million output tokens; set it for a cost estimate",
     "fetch.concurrency": "pages fetched at once",
@@ -40,6 +41,10 @@ DESCRIPTIONS: dict[str, str] = {
     "fetch.max_redirects": "redirects followed per link",
     "fetch.backoff_base": "seconds before the first retry; doubled (with jitter) per retry",
     "fetch.user_agent": "User-Agent header; empty = digest's own",
+    "triage.max_items": "0: no triage; N: at most N stories from imported links per issue",
+    "triage.focus": "a few sentences on what the newsletter is about (scores candidates)",
+    "triage.prefer_domains": "primary source of a story several sites report (when no original)",
+    "triage.llm_scoring": "let the LLM score candidates in batches when one is configured",
     "email.from": "sender of the email",
     "email.reply_to": "Reply-To address; empty = none",
     "email.subject": "subject line; {title} is the issue title",
@@ -68,6 +73,7 @@ SECTIONS_EXAMPLE = """\
 # [[sections]]
 # name = "AI"
 # description = "models, research and AI products"
+# max_items = 0        # a quota for imported stories under triage (0: none)
 """
 
 GITIGNORE = """\

@@ -21,6 +21,9 @@ STATE_STYLES = {
     "new": "white",
     "failed": "red",
     "deleted": "yellow",
+    "candidate": "magenta",
+    "merged": "dim",
+    "skipped": "dim",
     "duplicate": "dim",
 }
 
@@ -105,6 +108,15 @@ def _state(
     if made is not None and draft_read:
         return "deleted", "removed from the draft by the editor"
     status = entry.get("status") if entry is not None else None
+    if entry is not None and status == "candidate":
+        return (
+            "candidate",
+            f"score {entry.get('score')}: {entry.get('reason') or ''} (candidates.md)",
+        )
+    if entry is not None and status == "merged":
+        return "merged", f"same story as {entry.get('merged_into')}"
+    if entry is not None and status == "skipped" and entry.get("story"):
+        return "skipped", str(entry.get("error") or "")
     if entry is not None and status == "failed":
         return "failed", str(entry.get("error") or "unknown error")
     if entry is not None and status in ("ok", "cached"):

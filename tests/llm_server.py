@@ -96,14 +96,71 @@ def _between(text: str, tag: str) -> str | None:
 def _user_text(body: dict[str, Any]) -> str:
     """The user message holding the data (a repair request comes after it)."""
     parts = [m.get("content") or "" for m in body.get("messages", []) if m.get("role") == "user"]
-    with_data = [p for p in parts if "<article>" in p or "<items>" in p]
+    with_data = [p for p in parts if "<article>" in p or "<items>" in p or "<candidates>" in p]
     return (with_data or parts or [""])[0]
+
+
+_EMBED_WORD = re.compile(r"[0-9A-Za-z가-힣][0-9A-Za-z가-힣.\-']*")
+_EMBED_PARTICLE = re.compile(r"(?<=[가-힣])(은|는|이|가|을|를|에|의|로|와|과|도)$")
+EMBED_DIMENSIONS = 256
+
+
+def embedding(text: str) -> list[float]:
+    """A deterministic embedding: hashed name-like tokens (capitalized, with digits, or Korean
+    stems) weigh most, so texts about the same named thing are close and others are not."""
+    import hashlib
+    import math
+
+    vector = [0.0] * EMBED_DIMENSIONS
+    for raw in _EMBED_WORD.findall(text):
+        word = raw.strip(".-'")
+        if re.search(r"[가-힣]", word):
+            word = _EMBED_PARTICLE.sub("", word)
+            weight = 2.0 if len(word) >= 3 else 0.3
+        elif word[:1].isupper() or re.search(r"\d", word):
+            weight = 3.0
+        else:
+            weight = 0.3 if len(word) > 3 else 0.0
+        if not weight:
+            continue
+        digest = hashlib.md5(word.lower().encode()).digest()
+        index = int.from_bytes(digest[:4], "big") % EMBED_DIMENSIONS
+        vector[index] += weight if digest[4] & 1 else -weight
+    norm = math.sqrt(sum(v * v for v in vector)) or 1.0
+    return [v / norm for v in vector]
+
+
+def triage_answer(user: str, with_section: list[str] | None) -> str:
+    """Scores for a triage batch: 90 when a candidate shares words with the focus, else 10."""
+    focus = set(re.findall(r"[a-z]{4,}", (_between(user, "focus") or "").lower()))
+    rows = []
+    block = _between(user, "candidates") or ""
+    for match in re.finditer(r"^\[(\d+)\] (.*)$", block, re.M):
+        words = set(re.findall(r"[a-z]{4,}", match.group(2).lower()))
+        near = len(words & focus)
+        row: dict[str, Any] = {
+            "id": int(match.group(1)),
+            "score": 90 if near else 10,
+            "reason": f"{near} focus word(s) in the title",
+        }
+        if with_section:
+            row["section"] = with_section[0]
+        rows.append(row)
+    return json.dumps({"scores": rows})
 
 
 def default_answer(body: dict[str, Any]) -> str:
     """A valid answer for the request's format, derived from its article or items."""
     user = _user_text(body)
     response_format = body.get("response_format") or {"type": "text"}
+    if "<candidates>" in user:
+        schema = (
+            response_format.get("schema")
+            or response_format.get("json_schema", {}).get("schema")
+            or {}
+        )
+        row = schema.get("properties", {}).get("scores", {}).get("items", {})
+        return triage_answer(user, row.get("properties", {}).get("section", {}).get("enum"))
     items = _between(user, "items")
     if items is not None:
         titles = re.findall(r"^#+ (.+)$", items, re.M) or ["the week"]
@@ -143,7 +200,8 @@ class LLMServer:
         self.latency = latency
         self.reject_json_schema = False
         self.prose = False
-        self.requests: list[dict[str, Any]] = []
+        self.requests: list[dict[str, Any]] = []  # chat completions
+        self.embedding_requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -199,12 +257,14 @@ class LLMServer:
     def _respond(
         self, path: str, raw: bytes, headers: dict[str, str]
     ) -> tuple[int, Any, dict[str, str]]:
-        if path.rstrip("/") != "/v1/chat/completions":
+        if path.rstrip("/") not in ("/v1/chat/completions", "/v1/embeddings"):
             return 404, {"error": {"message": f"no route {path}"}}, {}
         try:
             body = json.loads(raw)
         except ValueError:
             return 400, {"error": {"message": "body is not JSON"}}, {}
+        if path.rstrip("/") == "/v1/embeddings":
+            return self._embeddings(body)
         with self._lock:
             self.requests.append(body)
             self.headers.append(headers)
@@ -249,6 +309,28 @@ class LLMServer:
             },
         }
         return 200, payload, scripted.headers if scripted else {}
+
+    def _embeddings(self, body: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
+        """POST /v1/embeddings: deterministic vectors (see `embedding`), usage counted."""
+        texts = body.get("input")
+        texts = [texts] if isinstance(texts, str) else texts
+        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+            return 400, {"error": {"message": "input must be a string or a list of strings"}}, {}
+        with self._lock:
+            self.embedding_requests.append(body)
+        if self.latency:
+            time.sleep(self.latency)
+        tokens = sum(len(t) for t in texts) // 4 + 1
+        payload = {
+            "object": "list",
+            "data": [
+                {"object": "embedding", "index": n, "embedding": embedding(t)}
+                for n, t in enumerate(texts)
+            ],
+            "model": body.get("model", "test-embedding"),
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
+        return 200, payload, {}
 
     def script(self, *replies: Scripted) -> None:
         """Answer the next requests with these, in order; then the default again."""
