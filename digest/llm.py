@@ -6,6 +6,12 @@ gets `json_object` plus the schema, and one that answers prose gets a plain Mark
 parse; the fallback is remembered for the rest of the run. A reply that fails validation
 gets one repair request. Retries (429, 5xx, timeouts, connection errors) are counted here;
 when they run out, or the model refuses, the item is summarized offline with a warning.
+
+The first request probes the endpoint alone: until one answer came back, the others wait.
+A refused connection, an unknown host, a refused key (401/403), an unknown model (404) or a
+probe whose retries all ran out makes the endpoint unusable for the rest of the run at once
+(`unavailable` says why, naming the endpoint and the model): every item then falls back
+without another request.
 """
 
 from __future__ import annotations
@@ -16,10 +22,12 @@ import json
 import math
 import random
 import re
+import socket
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
@@ -334,6 +342,28 @@ def _format_refused(status: int, message: str) -> bool:
     return bool(re.search(r"response_format|json_schema|json_object|'text'", message))
 
 
+def _connect_cause(exc: BaseException) -> BaseException | None:
+    """The refused connection or failed name lookup under a connection error, if that is it."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (ConnectionRefusedError, socket.gaierror)):
+            return current
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def public_endpoint(base_url: str | None) -> str:
+    """The endpoint's URL as it may be shown: no user, password, query or fragment."""
+    url = base_url or "https://api.openai.com/v1"
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", "")) or url
+
+
 def _plural(count: int, word: str) -> str:
     if count == 1:
         return f"{count} {word}"
@@ -369,7 +399,10 @@ class OpenAISummarizer:
         self._preloader: threading.Thread | None = None
         self._preloaded: Any = None
         self._semaphore = asyncio.Semaphore(settings.concurrency)
+        self._probe = asyncio.Lock()
+        self._endpoint_answered = False
         self._disabled: str | None = None
+        self.endpoint = public_endpoint(base_url)
         self._offline = OfflineSummarizer()
         self._env = self._environment(templates_dir)
         self._prompt_hash = stable_hash(
@@ -415,6 +448,22 @@ class OpenAISummarizer:
 
     def _redact(self, text: str) -> str:
         return text.replace(self._key, "***") if self._key else text
+
+    def describe(self) -> str:
+        """Which summarizer, model and endpoint this run uses (said when compose starts)."""
+        return f"LLM {self.settings.model!r} at {self.endpoint}"
+
+    @property
+    def unavailable(self) -> str | None:
+        """Why the endpoint was given up for this run (every later item falls back), or None."""
+        return self._disabled
+
+    def _give_up(self, problem: str, check: str) -> _Failure:
+        """Stop using the endpoint for the rest of the run; the failure says what to check."""
+        self._disabled = (
+            f"LLM endpoint {self.endpoint} (model {self.settings.model!r}): {problem}; {check}"
+        )
+        return _Failure(self._disabled)
 
     # ------------------------------------------------------------ transport
 
@@ -481,6 +530,25 @@ class OpenAISummarizer:
     async def _request(
         self, messages: list[dict[str, str]], response_format: dict[str, Any] | None, mode: Mode
     ) -> Any:
+        """One chat completion; the first one probes the endpoint while the others wait."""
+        if self._disabled:
+            raise _Failure(self._disabled)
+        if not self._endpoint_answered:
+            async with self._probe:
+                if self._disabled:
+                    raise _Failure(self._disabled)
+                if not self._endpoint_answered:
+                    return await self._attempts(messages, response_format, mode, probing=True)
+        return await self._attempts(messages, response_format, mode, probing=False)
+
+    async def _attempts(
+        self,
+        messages: list[dict[str, str]],
+        response_format: dict[str, Any] | None,
+        mode: Mode,
+        *,
+        probing: bool,
+    ) -> Any:
         """One chat completion, retried on 429/5xx/timeouts/connection errors; the message."""
         if self._disabled:
             raise _Failure(self._disabled)
@@ -503,27 +571,44 @@ class OpenAISummarizer:
                 status = exc.status_code
                 message = self._redact(str(getattr(exc, "message", "") or ""))
                 if response_format and _format_refused(status, message):
+                    self._endpoint_answered = True
                     raise _FormatRefused(message) from None
                 if status in (401, 403):
-                    self._disabled = (
-                        f"the endpoint refused the API key (HTTP {status}); check OPENAI_API_KEY"
-                    )
-                    raise _Failure(self._disabled) from None
+                    raise self._give_up(
+                        f"HTTP {status}, the API key was refused",
+                        "check OPENAI_API_KEY (in the environment or .env)",
+                    ) from None
                 if status == 404:
-                    self._disabled = (
-                        f"HTTP 404 from the endpoint: model {self.settings.model!r} not found or "
-                        "llm.base_url is wrong"
-                    )
-                    raise _Failure(self._disabled) from None
+                    raise self._give_up(
+                        "HTTP 404, the model was not found or the base URL is wrong",
+                        "check llm.model and llm.base_url / OPENAI_BASE_URL",
+                    ) from None
+                if status == 429 and "insufficient_quota" in str(getattr(exc, "code", "") or ""):
+                    raise self._give_up(
+                        "HTTP 429, the account's quota is used up", "check the plan and billing"
+                    ) from None
                 if status not in (408, 409, 429) and status < 500:
+                    self._endpoint_answered = True
                     raise _Failure(f"HTTP {status} from the endpoint: {message[:200]}") from None
                 reason = f"HTTP {status}"
                 wait = _retry_after(exc.response.headers)
             except openai.APITimeoutError:
                 reason = f"timeout after {self.settings.timeout:g} s"
-            except openai.APIConnectionError:
+            except openai.APIConnectionError as exc:
+                cause = _connect_cause(exc)
+                if probing and isinstance(cause, ConnectionRefusedError):
+                    raise self._give_up(
+                        "connection refused",
+                        "check that the server is running and llm.base_url / OPENAI_BASE_URL",
+                    ) from None
+                if probing and isinstance(cause, socket.gaierror):
+                    raise self._give_up(
+                        f"the host name does not resolve ({cause.strerror or cause})",
+                        "check llm.base_url / OPENAI_BASE_URL and the network",
+                    ) from None
                 reason = "could not connect to the endpoint"
             else:
+                self._endpoint_answered = True
                 self._account(getattr(response, "usage", None))
                 if not response.choices:
                     raise _Failure("the model returned an empty answer")
@@ -533,8 +618,11 @@ class OpenAISummarizer:
                     f"{reason} after {_plural(attempt, 'retry')} "
                     f"(llm.max_retries = {self.settings.max_retries})"
                 )
-                if reason.startswith("could not connect"):
-                    self._disabled = done
+                if probing or reason.startswith("could not connect"):
+                    raise self._give_up(
+                        f"no answer to the first request: {done}",
+                        "check that the endpoint works, or compose with --offline",
+                    )
                 raise _Failure(done)
             attempt += 1
             self.stats.retries += 1
@@ -851,3 +939,8 @@ class OpenAISummarizer:
             await self._client.close()
         self._client = None if self._own_client else self._client
         self._client_task = None
+        # The next run (a new event loop) probes the endpoint again.
+        self._semaphore = asyncio.Semaphore(self.settings.concurrency)
+        self._probe = asyncio.Lock()
+        self._endpoint_answered = False
+        self._disabled = None

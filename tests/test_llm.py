@@ -237,7 +237,11 @@ def test_unreachable_endpoint_falls_back_to_offline(tmp_path: Path) -> None:
     )
     first, second = run(summarizer, (article(), Link(url="a")), (article(), Link(url="b")))
     assert first.source == second.source == "offline"
-    assert any("could not connect" in w for w in first.warnings)
+    assert any(
+        "connection refused" in w and "http://127.0.0.1:9/v1" in w and "gpt-4o-mini" in w
+        for w in first.warnings
+    )
+    assert summarizer.stats.requests == 1 and summarizer.stats.retries == 0
 
 
 def test_llamacpp_json_schema_error_falls_back_to_json_object_for_the_run(llm: LLMServer) -> None:
