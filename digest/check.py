@@ -10,7 +10,7 @@ from typing import Literal
 
 from digest.draft import read_draft
 from digest.errors import DigestError
-from digest.models import FAITHFULNESS_CODES, Issue, Notice, Report, bullet_texts
+from digest.models import FAITHFULNESS_CODES, Code, Issue, Notice, Report, bullet_texts
 from digest.render import GMAIL_CLIP_BYTES, Renderer
 from digest.workspace import IssueFolder, Workspace
 
@@ -141,7 +141,7 @@ def _compose_warnings(ws: Workspace, folder: IssueFolder, issue: Issue) -> list[
     """Warnings of the last compose for items still in the draft; the faithfulness check is
     run again on the draft's current bullets, so an edited-away figure is no longer flagged."""
     from digest.cache import JsonCache
-    from digest.compose import read_state
+    from digest.compose import read_state, unedited_fallbacks
     from digest.faithful import unsupported_claims
     from digest.intake import link_key, read_links
     from digest.models import Article
@@ -171,7 +171,20 @@ def _compose_warnings(ws: Workspace, folder: IssueFolder, issue: Issue) -> list[
         for warning in entry.warnings:
             if url in rechecked and warning.code in FAITHFULNESS_CODES:
                 continue
+            if warning.code == Code.LLM_FALLBACK:
+                continue  # from state.json below, while the item is as the fallback wrote it
             findings.append(Finding("warning", url, warning.message, warning.code))
+    urls = {link_key(link): link.url for link in read_links(folder.links)}
+    for key, (record, _) in unedited_fallbacks(folder, issue).items():
+        findings.append(
+            Finding(
+                "warning",
+                urls.get(key, record.url),
+                f"summarized by the offline fallback, not the LLM ({record.reason}); run "
+                "`digest compose --refresh-fallbacks` once the endpoint works, or edit the item",
+                Code.LLM_FALLBACK,
+            )
+        )
     for url, warnings in rechecked.items():
         findings += [Finding("warning", url, w.message, w.code) for w in warnings]
     return findings

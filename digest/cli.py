@@ -179,7 +179,17 @@ def compose(
     offline: Annotated[
         bool, typer.Option("--offline", help="Use the built-in offline summarizer.")
     ] = False,
-    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when any link failed.")] = False,
+    refresh_fallbacks: Annotated[
+        bool,
+        typer.Option(
+            "--refresh-fallbacks",
+            help="Summarize again every item the offline fallback wrote that you have not edited.",
+        ),
+    ] = False,
+    strict: Annotated[
+        bool,
+        typer.Option("--strict", help="Exit 1 when any link failed or fell back to offline."),
+    ] = False,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Fetch, extract, summarize and merge new links into draft.md; then render."""
@@ -194,26 +204,13 @@ def compose(
     try:
         ws = _load(workspace)
         folder = ws.issue(issue)
-        options = ComposeOptions(refresh=refresh or [], offline=offline, strict=strict)
+        options = ComposeOptions(
+            refresh=refresh or [],
+            refresh_fallbacks=refresh_fallbacks,
+            offline=offline,
+            strict=strict,
+        )
         composer = Composer(ws, folder, options, progress=make_progress(err))
-        if composer.summarizer is None:
-            from digest.summarize import make_summarizer
-
-            composer.summarizer = make_summarizer(
-                ws.settings,
-                ws.secrets,
-                offline=offline,
-                cache_dir=ws.cache_dir / "llm",
-                templates_dir=ws.templates_dir,
-            )
-            if composer.summarizer.name == "offline":
-                err.print(
-                    "summarizing offline (built-in extractive summarizer): no OPENAI_API_KEY or "
-                    "llm.base_url set"
-                    if not offline
-                    else "summarizing offline (--offline)",
-                    markup=False,
-                )
         before = _fingerprint(folder.draft)
         with _sigterm_as_interrupt(caught):
             result = asyncio.run(composer.run())
@@ -230,7 +227,7 @@ def compose(
     print_summary(out, folder, result)
     if not result.draft_exists:
         fail("no draft: every link failed (reasons above)")
-    if strict and result.failed:
+    if strict and (result.failed or result.fallback):
         raise typer.Exit(1)
     if result.render_error:
         fail(f"render failed, previous outputs kept: {result.render_error}")

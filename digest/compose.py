@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from digest.cache import JsonCache
+from digest.cache import JsonCache, stable_hash
 from digest.draft import (
     clean_bullets,
     clean_inline,
@@ -53,7 +53,7 @@ from digest.workspace import IssueFolder, Workspace, atomic_write
 class ProgressSink(Protocol):
     """Where compose reports progress (a rich display, plain lines, or nothing)."""
 
-    def start(self, total: int) -> None: ...
+    def start(self, total: int, summarizer: str = "") -> None: ...
 
     def stage(self, url: str, stage: str) -> None: ...
 
@@ -65,7 +65,7 @@ class ProgressSink(Protocol):
 class NoProgress:
     """A progress sink that shows nothing."""
 
-    def start(self, total: int) -> None:
+    def start(self, total: int, summarizer: str = "") -> None:
         """Ignore."""
 
     def stage(self, url: str, stage: str) -> None:
@@ -83,6 +83,7 @@ class ComposeOptions:
     """How to run one compose."""
 
     refresh: list[str] = field(default_factory=list)
+    refresh_fallbacks: bool = False
     offline: bool = False
     strict: bool = False
 
@@ -102,25 +103,93 @@ class ComposeResult:
         return [link for link in self.report.links if link.status == "failed"]
 
     @property
+    def fallback(self) -> list[LinkReport]:
+        """Links whose new item the offline summarizer wrote because the LLM failed."""
+        return [link for link in self.report.links if is_fallback(link)]
+
+    @property
+    def ok(self) -> list[LinkReport]:
+        """Links summarized as asked (not by the fallback)."""
+        return [link for link in self.report.links if link.status == "ok" and not is_fallback(link)]
+
+    @property
     def warnings(self) -> list[tuple[str, Notice]]:
         return [(link.url, w) for link in self.report.links for w in link.warnings]
 
 
-def read_state(folder: IssueFolder) -> dict[str, str]:
-    """state.json: link key -> the URL of the item compose made for it."""
+def is_fallback(link: LinkReport) -> bool:
+    """A new item from the offline fallback (the LLM was asked and failed)."""
+    return link.status == "ok" and any(w.code == Code.LLM_FALLBACK for w in link.warnings)
+
+
+@dataclass
+class Fallback:
+    """An item compose wrote with the offline fallback: its URL, a hash of its text, why."""
+
+    url: str
+    hash: str
+    reason: str
+
+
+def item_hash(item: Item) -> str:
+    """A hash of an item as the draft holds it (title, URL, bullets, note): edited or not."""
+    return stable_hash(json.dumps(item.model_dump(mode="json"), sort_keys=True, ensure_ascii=False))
+
+
+def _state_data(folder: IssueFolder) -> dict[str, Any]:
     if not folder.state_path.is_file():
         return {}
     try:
         data = json.loads(folder.state_path.read_text(encoding="utf-8"))
-        return {str(k): str(v) for k, v in data.get("composed", {}).items()}
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def read_state(folder: IssueFolder) -> dict[str, str]:
+    """state.json: link key -> the URL of the item compose made for it."""
+    try:
+        return {str(k): str(v) for k, v in _state_data(folder).get("composed", {}).items()}
+    except AttributeError:
         return {}
 
 
-def write_state(folder: IssueFolder, composed: dict[str, str]) -> None:
-    """Remember what compose put into the draft, so deleted items stay deleted."""
-    text = json.dumps({"composed": composed}, ensure_ascii=False, indent=2) + "\n"
-    atomic_write(folder.state_path, text)
+def read_fallbacks(folder: IssueFolder) -> dict[str, Fallback]:
+    """state.json: link key -> the fallback item compose wrote for it (until summarized again)."""
+    found: dict[str, Fallback] = {}
+    records = _state_data(folder).get("fallbacks", {})
+    for key, record in records.items() if isinstance(records, dict) else []:
+        try:
+            found[str(key)] = Fallback(
+                str(record["url"]), str(record["hash"]), str(record["reason"])
+            )
+        except (KeyError, TypeError):
+            continue
+    return found
+
+
+def unedited_fallbacks(folder: IssueFolder, issue: Issue) -> dict[str, tuple[Fallback, Item]]:
+    """Fallback items still in the draft exactly as compose wrote them, by link key."""
+    items = {item.url: item for item in issue.items()}
+    found = {}
+    for key, record in read_fallbacks(folder).items():
+        item = items.get(record.url)
+        if item is not None and item_hash(item) == record.hash:
+            found[key] = (record, item)
+    return found
+
+
+def write_state(
+    folder: IssueFolder, composed: dict[str, str], fallbacks: dict[str, Fallback] | None = None
+) -> None:
+    """Remember what compose put into the draft, so deleted items stay deleted, and which
+    items the offline fallback wrote (for `--refresh-fallbacks`)."""
+    data: dict[str, Any] = {"composed": composed}
+    if fallbacks:
+        data["fallbacks"] = {
+            key: {"url": f.url, "hash": f.hash, "reason": f.reason} for key, f in fallbacks.items()
+        }
+    atomic_write(folder.state_path, json.dumps(data, ensure_ascii=False, indent=2) + "\n")
 
 
 def item_url(article: Article, issue_dir: Path) -> str:
@@ -332,8 +401,11 @@ class Composer:
         if self.folder.draft.is_file():
             draft = read_draft(self.folder.draft, sections=sections)
         composed = read_state(self.folder) if draft is not None else {}
+        fallbacks = read_fallbacks(self.folder) if draft is not None else {}
+        redo = unedited_fallbacks(self.folder, draft) if draft is not None else {}
         draft_urls = {i.url for i in draft.items()} if draft else set()
         draft_keys = {link_key(u) for u in draft_urls}
+        redoing: set[str] = set()  # link keys of fallback items summarized again
 
         reports: list[LinkReport | None] = [None] * len(links)
         jobs: list[tuple[int, Link, bool, str | None]] = []
@@ -353,7 +425,15 @@ class Composer:
             in_draft = (made in draft_urls) if made else key in draft_keys
             if refresh:
                 jobs.append((index, link, True, made if made in draft_urls else None))
+            elif in_draft and self.options.refresh_fallbacks and key in redo:
+                redoing.add(key)
+                jobs.append((index, link, False, made))
             elif in_draft:
+                edited = (
+                    self.options.refresh_fallbacks
+                    and key in fallbacks
+                    and fallbacks[key].url == made
+                )
                 reports[index] = LinkReport(
                     url=link.url,
                     final_url=made,
@@ -362,6 +442,15 @@ class Composer:
                     title=next((i.title for i in draft.items() if i.url == made), None)
                     if draft
                     else None,
+                    warnings=[
+                        Notice(
+                            code=Code.FALLBACK_EDITED,
+                            message="written by the offline fallback and edited since; left "
+                            f"alone (`digest compose --refresh {link.url}` replaces it)",
+                        )
+                    ]
+                    if edited
+                    else [],
                 )
             elif made is not None:
                 reports[index] = LinkReport(
@@ -413,7 +502,7 @@ class Composer:
             for index, decided in triaged.reports.items():
                 reports[index] = decided
             jobs = triaged.remaining(jobs)
-        self.progress.start(len(jobs))
+        self.progress.start(len(jobs), self.summarizer.describe())
         try:
             results = await asyncio.gather(
                 *(self._process(link, refresh) for _, link, refresh, _ in jobs)
@@ -429,12 +518,29 @@ class Composer:
                 reports[index] = report
                 if triaged is not None:
                     triaged.annotate(index, report, item)
-                if item is None:
-                    continue
+                key = link_key(link)
+                fell_back = is_fallback(report)
+                if item is None or (fell_back and key in redoing):
+                    continue  # a fallback item whose LLM summary failed again stays as it is
                 self._place(issue, item, section, replace_url)
                 placed.append((item, section, replace_url))
-                composed[link_key(link)] = item.url
+                composed[key] = item.url
+                fallbacks.pop(key, None)
+                if fell_back:
+                    reason = next(w.message for w in report.warnings if w.code == Code.LLM_FALLBACK)
+                    fallbacks[key] = Fallback(item.url, "", reason)
                 new_items += 1
+            unavailable = getattr(self.summarizer, "unavailable", None)
+            if unavailable:
+                fell = sum(1 for r in results if is_fallback(r[0]))
+                issue_warnings.append(
+                    Notice(
+                        code=Code.LLM_UNAVAILABLE,
+                        message=f"{unavailable}. {fell} item(s) were summarized offline instead; "
+                        "once the endpoint works, `digest compose --refresh-fallbacks` "
+                        "summarizes them again",
+                    )
+                )
             if new_items and self.settings.newsletter.conclusion and issue.closing is None:
                 self.progress.stage("conclusion", "summarizing")
                 closing = await self.summarizer.conclude(issue.items(), self.ctx)
@@ -489,10 +595,22 @@ class Composer:
                 if issue.closing:
                     closing_title = issue.closing.title
                 text = render_draft(issue, sectioned=bool(sections), closing_title=closing_title)
+            if any(not f.hash for f in fallbacks.values()):
+                final = {
+                    i.url: i
+                    for i in parse_draft(text, self.folder.draft, sections=sections).items()
+                }
+                for key, record in list(fallbacks.items()):
+                    if record.hash:
+                        continue
+                    if record.url in final:
+                        record.hash = item_hash(final[record.url])
+                    else:
+                        del fallbacks[key]
             if text != old:
                 atomic_write(self.folder.draft, text, backup=True)
                 draft_changed = True
-            write_state(self.folder, composed)
+            write_state(self.folder, composed, fallbacks)
             try:
                 renderer = Renderer(self.settings, self.ws.templates_dir)
                 write_outputs(self.folder, renderer.render(issue))

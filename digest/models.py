@@ -16,6 +16,8 @@ class Code(StrEnum):
     BODY_CUT = "body-cut"
     ARTICLE_CUT = "article-cut"
     LLM_FALLBACK = "llm-fallback"
+    LLM_UNAVAILABLE = "llm-unavailable"
+    FALLBACK_EDITED = "fallback-edited"
     NOT_TRANSLATED = "not-translated"
     FIGURE_NOT_IN_SOURCE = "figure-not-in-source"
     DATE_NOT_IN_SOURCE = "date-not-in-source"

@@ -9,8 +9,8 @@ from typing import Any
 
 from rich.console import Console
 
-from digest.compose import ComposeResult, NoProgress, ProgressSink
-from digest.models import LinkReport
+from digest.compose import ComposeResult, NoProgress, ProgressSink, is_fallback
+from digest.models import Code, LinkReport
 from digest.workspace import IssueFolder
 
 
@@ -22,21 +22,32 @@ class PlainProgress(NoProgress):
         self.total = 0
         self.count = 0
 
-    def start(self, total: int) -> None:
+    def start(self, total: int, summarizer: str = "") -> None:
         self.total = total
         if total:
-            self.console.print(f"composing {total} new link(s)", markup=False)
+            using = f"; summarizer: {summarizer}" if summarizer else ""
+            self.console.print(f"composing {total} new link(s){using}", markup=False)
 
     def done(self, report: LinkReport) -> None:
         self.count += 1
-        what = "ok" if report.status == "ok" else f"failed: {report.error}"
-        self.console.print(f"[{self.count}/{self.total}] {report.url} — {what}", markup=False)
+        self.console.print(
+            f"[{self.count}/{self.total}] {report.url} — {_outcome(report)}", markup=False
+        )
+
+
+def _outcome(report: LinkReport) -> str:
+    if report.status != "ok":
+        return f"failed: {report.error}"
+    return "offline fallback" if is_fallback(report) else "ok"
+
+
+MAX_SHOWN = 6  # in-flight links listed under the bar
 
 
 class RichProgress(NoProgress):
-    """A live progress bar with the link being worked on."""
+    """A live bar (done of total, what is fetching and summarizing) with the links in flight."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, clock: Callable[[], float] = time.monotonic) -> None:
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -44,9 +55,23 @@ class RichProgress(NoProgress):
             TextColumn,
             TimeElapsedColumn,
         )
+        from rich.text import Text
+
+        board = self
+
+        class Board(Progress):
+            def get_renderables(self) -> Any:
+                yield self.make_tasks_table(self.tasks)
+                for line in board.lines():
+                    yield Text(line, overflow="ellipsis", no_wrap=True)
 
         self.console = console
-        self.bar = Progress(
+        self.clock = clock
+        self.task: Any = None
+        self.working: dict[str, tuple[str, float]] = {}  # link -> (stage, since), in flight
+        self.fallbacks = 0
+        self.failures = 0
+        self.bar = Board(
             TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
@@ -54,32 +79,47 @@ class RichProgress(NoProgress):
             console=console,
             transient=True,
         )
-        self.task: Any = None
-        self.working: dict[str, str] = {}  # link -> stage, for links still in flight
 
-    def start(self, total: int) -> None:
+    def start(self, total: int, summarizer: str = "") -> None:
+        if summarizer and total:
+            self.console.print(
+                f"composing {total} new link(s); summarizer: {summarizer}", markup=False
+            )
         if total:
             self.bar.start()
-            self.task = self.bar.add_task("composing", total=total)
+            self.task = self.bar.add_task(self._description(), total=total)
 
-    def _describe(self) -> None:
-        if not self.working:
-            return
-        url, stage = next(reversed(self.working.items()))
-        more = f" (+{len(self.working) - 1})" if len(self.working) > 1 else ""
-        self.bar.update(self.task, description=f"{stage} {url[:60]}{more}")
+    def _description(self) -> str:
+        stages = Counter(stage for stage, _ in self.working.values())
+        parts = [f"{n} {stage}" for stage, n in sorted(stages.items())]
+        if self.fallbacks:
+            parts.append(f"{self.fallbacks} offline fallback")
+        if self.failures:
+            parts.append(f"{self.failures} failed")
+        return "composing" + (": " + ", ".join(parts) if parts else "")
+
+    def lines(self) -> list[str]:
+        """The links in flight, oldest first, with their stage and time so far."""
+        now = self.clock()
+        shown = sorted(self.working.items(), key=lambda entry: entry[1][1])
+        lines = [
+            f"  {stage:<11} {url}  {now - since:.1f} s" for url, (stage, since) in shown[:MAX_SHOWN]
+        ]
+        if len(shown) > MAX_SHOWN:
+            lines.append(f"  … and {len(shown) - MAX_SHOWN} more")
+        return lines
 
     def stage(self, url: str, stage: str) -> None:
         if self.task is not None:
-            self.working.pop(url, None)
-            self.working[url] = stage
-            self._describe()
+            self.working[url] = (stage, self.clock())
+            self.bar.update(self.task, description=self._description())
 
     def done(self, report: LinkReport) -> None:
         if self.task is not None:
             self.working.pop(report.url, None)
-            self._describe()
-            self.bar.advance(self.task)
+            self.failures += report.status == "failed"
+            self.fallbacks += is_fallback(report)
+            self.bar.update(self.task, advance=1, description=self._description())
             if report.status == "failed":
                 self.bar.console.print(f"failed {report.url}: {report.error}", markup=False)
 
@@ -184,8 +224,8 @@ def print_summary(console: Console, folder: IssueFolder, result: ComposeResult) 
     report = result.report
     counts = Counter(link.status for link in report.links)
     console.print(
-        f"{counts['ok']} ok, {counts['failed']} failed, {counts['cached']} already in the draft, "
-        f"{counts['skipped']} skipped",
+        f"{len(result.ok)} ok, {len(result.fallback)} offline fallback, {counts['failed']} failed, "
+        f"{counts['cached']} already in the draft, {counts['skipped']} skipped",
         markup=False,
     )
     for link in result.failed:
@@ -193,8 +233,15 @@ def print_summary(console: Console, folder: IssueFolder, result: ComposeResult) 
     for link in report.links:
         if link.status == "skipped" and link.error:
             console.print(f"  skipped: {link.url} — {link.error}", markup=False)
+    unavailable = any(w.code == Code.LLM_UNAVAILABLE for w in report.warnings)
+    for link in result.fallback:
+        why = next(w.message for w in link.warnings if w.code == Code.LLM_FALLBACK)
+        console.print(
+            f"  offline fallback: {link.url}" + ("" if unavailable else f" — {why}"), markup=False
+        )
     for url, warning in result.warnings:
-        console.print(f"  warning: {url} — {warning}", markup=False)
+        if warning.code != Code.LLM_FALLBACK:
+            console.print(f"  warning: {url} — {warning}", markup=False)
     for warning in report.warnings:
         console.print(f"  warning: {warning}", markup=False)
     llm = report.llm

@@ -16,6 +16,7 @@ from digest.workspace import IssueFolder, Workspace
 
 STATE_STYLES = {
     "in draft": "green",
+    "fallback": "magenta",
     "summarized": "cyan",
     "fetched": "blue",
     "new": "white",
@@ -48,6 +49,7 @@ def _read_json(path: Any) -> dict[str, Any]:
 
 def link_statuses(ws: Workspace, folder: IssueFolder) -> tuple[list[LinkStatus], list[str]]:
     """The state of every link in links.yaml, and notes about files that could not be read."""
+    from digest.compose import unedited_fallbacks
     from digest.draft import read_draft
 
     notes: list[str] = []
@@ -62,11 +64,13 @@ def link_statuses(ws: Workspace, folder: IssueFolder) -> tuple[list[LinkStatus],
     composed = composed if isinstance(composed, dict) else {}
     draft_items: dict[str, str] = {}
     draft_read = False
+    fallbacks: dict[str, Any] = {}
     if folder.draft.is_file():
         try:
             issue = read_draft(folder.draft, sections=ws.settings.section_names() or None)
             draft_items = {item.url: item.title for item in issue.items()}
             draft_read = True
+            fallbacks = unedited_fallbacks(folder, issue)
         except DigestError as exc:
             notes.append(f"draft.md cannot be read, so 'in draft' is unknown: {exc}")
     draft_keys = {link_key(url): title for url, title in draft_items.items()}
@@ -83,6 +87,13 @@ def link_statuses(ws: Workspace, folder: IssueFolder) -> tuple[list[LinkStatus],
         made = composed.get(key)
         entry = by_url.get(link.url) or by_url.get(key)
         state, detail = _state(link.title, made, key, entry, draft_items, draft_keys, draft_read)
+        if state == "in draft" and key in fallbacks:
+            record, _ = fallbacks[key]
+            state = "fallback"
+            detail = (
+                f"{detail} — written by the offline fallback ({record.reason}); "
+                "`digest compose --refresh-fallbacks` summarizes it again"
+            )
         if state == "new":
             article = articles.get(key)
             if isinstance(article, dict):

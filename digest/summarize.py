@@ -53,6 +53,10 @@ class Summarizer(Protocol):
         """A closing "takeaways" section over all items, or None."""
         ...
 
+    def describe(self) -> str:
+        """Which summarizer, model and endpoint a run uses, for people."""
+        ...
+
     async def aclose(self) -> None:
         """Release clients."""
         ...
@@ -141,10 +145,17 @@ class OfflineSummarizer:
 
     name = "offline"
 
-    def __init__(self, max_bullets: int = 4, max_children: int = 2) -> None:
+    def __init__(self, max_bullets: int = 4, max_children: int = 2, why: str = "") -> None:
         self.max_bullets = max_bullets
         self.max_children = max_children
+        self.why = why
         self.stats = LLMStats(provider="offline", model=None)
+
+    def describe(self) -> str:
+        """The offline summarizer, and why it was chosen."""
+        return "the built-in offline summarizer (extractive)" + (
+            f": {self.why}" if self.why else ""
+        )
 
     async def summarize(
         self, article: Article, link: Link, ctx: SummaryContext, *, fresh: bool = False
@@ -304,7 +315,13 @@ def make_summarizer(
     if provider == "auto":
         provider = "openai" if (secrets.openai_api_key or base_url) else "offline"
     if provider == "offline":
-        return OfflineSummarizer()
+        if offline:
+            why = "--offline"
+        elif settings.llm.provider == "offline":
+            why = 'llm.provider = "offline"'
+        else:
+            why = "no OPENAI_API_KEY or llm.base_url set"
+        return OfflineSummarizer(why=why)
     if not secrets.openai_api_key and not base_url:
         raise ConfigError(
             'llm.provider is "openai" but no key is set: set OPENAI_API_KEY in the environment '

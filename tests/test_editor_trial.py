@@ -230,8 +230,10 @@ def test_rich_progress_shows_a_link_still_in_flight():
     progress.stage("https://fast.example/", "summarizing")
     progress.done(LinkReport(url="https://fast.example/", status="ok"))
     description = progress.bar.tasks[0].description
+    lines = progress.lines()
     progress.finish()
-    assert description == "fetching https://slow.example/"
+    assert description == "composing: 1 fetching"
+    assert len(lines) == 1 and lines[0].split()[:2] == ["fetching", "https://slow.example/"]
 
 
 def test_offline_summary_of_a_short_article_is_nested_and_skips_the_title():

@@ -554,7 +554,8 @@ def test_compose_falls_back_to_offline_when_retries_run_out(
         w["code"] == "llm-fallback" and "HTTP 500 after 1 retry" in w["message"]
         for w in link["warnings"]
     )
-    assert "fell back to the offline summarizer" in result.output
+    assert "0 ok, 1 offline fallback, 0 failed" in result.output
+    assert "HTTP 500 after 1 retry" in result.output
     assert json.loads((issue / "report.json").read_text())["llm"]["retries"] == 1
 
 

@@ -80,7 +80,9 @@ def test_broken_draft_banner_on_top_and_errors_in_the_terminal(make_workspace: A
 
         lines = DRAFT.split("\n")
         bad_line = lines.index("## 비동기 러스트 5년")  # 1-based number of the line before it
-        broken = "\n".join(lines[:bad_line] + ["A loose paragraph between items."] + lines[bad_line:])
+        broken = "\n".join(
+            lines[:bad_line] + ["A loose paragraph between items."] + lines[bad_line:]
+        )
         _edit_until_rerendered(base, draft, broken)
         page = _get(base)
         banner = page.index("Render failed")

@@ -42,7 +42,9 @@ def digest_command(root: Path) -> list[str]:
 
 
 def clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith(("DIGEST_", "FORCE_", "NO_COLOR"))}
+    return {
+        k: v for k, v in os.environ.items() if not k.startswith(("DIGEST_", "FORCE_", "NO_COLOR"))
+    }
 
 
 def test_plain_progress_every_100_readers_with_rate_and_time_left(issue: Any) -> None:
@@ -130,7 +132,9 @@ def test_sigkill_at_random_moments_sends_each_reader_once_per_kill_window(issue:
             proc.wait(timeout=10)
             killed += 1
             logged = sent_lines(root)
-            assert len({e["email"] for e in logged}) == len(logged), "sent.jsonl lists a reader twice"
+            assert len({e["email"] for e in logged}) == len(logged), (
+                "sent.jsonl lists a reader twice"
+            )
             taken = len(box.messages) - received_before
             recorded = len(logged) - logged_before
             assert 0 <= taken - recorded <= 1, (seed, taken, recorded)
