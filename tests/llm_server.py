@@ -4,7 +4,8 @@ It answers POST /v1/chat/completions, records every parsed request body, measure
 requests were in flight at once, and can be scripted to misbehave: push replies with
 `script(...)` (consumed one per request, in order) or set persistent behaviour
 (`reject_json_schema` like llama.cpp, `prose` like an Ollama that ignores response_format,
-`latency` for every answer). By default it answers with a valid summary derived from the
+`latency` for every answer, `always` to answer every request with one scripted reply, e.g.
+a 401). By default it answers with a valid summary derived from the
 request: bullets quoting the first sentences of the text between <article> and </article>.
 """
 
@@ -63,6 +64,30 @@ def llamacpp_schema_error() -> Scripted:
     return Scripted(
         status=500, body={"error": {"code": 500, "message": message, "type": "server_error"}}
     )
+
+
+def unauthorized() -> Scripted:
+    """HTTP 401 as OpenAI answers a wrong key."""
+    body = {
+        "error": {
+            "message": "Incorrect API key provided: sk-wrong.",
+            "type": "invalid_request_error",
+            "code": "invalid_api_key",
+        }
+    }
+    return Scripted(status=401, body=body)
+
+
+def model_not_found(model: str = "gpt-4o-mini") -> Scripted:
+    """HTTP 404 as OpenAI (and Ollama, vLLM) answer an unknown model."""
+    body = {
+        "error": {
+            "message": f"The model `{model}` does not exist or you do not have access to it.",
+            "type": "invalid_request_error",
+            "code": "model_not_found",
+        }
+    }
+    return Scripted(status=404, body=body)
 
 
 def slow(seconds: float) -> Scripted:
@@ -207,6 +232,7 @@ class LLMServer:
         self.max_in_flight = 0
         self.arrivals: list[float] = []  # time.monotonic() of each request
         self.answer: Callable[[dict[str, Any]], str] = default_answer
+        self.always: Scripted | None = None  # every unscripted request gets this reply
         self._script: deque[Scripted] = deque()
         self._lock = threading.Lock()
         server = self
@@ -268,7 +294,7 @@ class LLMServer:
         with self._lock:
             self.requests.append(body)
             self.headers.append(headers)
-            scripted = self._script.popleft() if self._script else None
+            scripted = self._script.popleft() if self._script else self.always
         delay = self.latency + (scripted.delay if scripted else 0.0)
         if delay:
             time.sleep(delay)
