@@ -861,10 +861,22 @@ class OpenAISummarizer:
                     self.stats.requests += 1
                     response = await client.embeddings.create(model=model, input=texts)
             except openai.APIStatusError as exc:
+                if exc.status_code in (401, 403):
+                    self._give_up(
+                        f"HTTP {exc.status_code}, the API key was refused",
+                        "check OPENAI_API_KEY (in the environment or .env)",
+                    )
                 if exc.status_code not in (408, 409, 429) and exc.status_code < 500:
                     return None
-            except (openai.APITimeoutError, openai.APIConnectionError):
+            except openai.APITimeoutError:
                 pass
+            except openai.APIConnectionError as exc:
+                if _connect_cause(exc) is not None:  # refused, or the host does not resolve
+                    self._give_up(
+                        f"cannot connect ({_connect_cause(exc)})",
+                        "check that the server is running and llm.base_url / OPENAI_BASE_URL",
+                    )
+                    return None
             else:
                 usage = getattr(response, "usage", None)
                 if usage is not None:
