@@ -410,6 +410,43 @@ def promote(
 
 
 @app.command()
+def publish(
+    issue: IssueArg = None,
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            help="buttondown | listmonk | ghost | hugo (default: publish.platform).",
+            show_default=False,
+        ),
+    ] = None,
+    schedule: Annotated[
+        str | None,
+        typer.Option(
+            "--schedule", help="Schedule the send at this ISO date and time.", show_default=False
+        ),
+    ] = None,
+    send_now: Annotated[
+        bool, typer.Option("--send-now", help="Send it to the platform's readers now.")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Create or update the issue's one draft on a newsletter platform (or a Hugo site)."""
+    from digest.publish import PublishRequest, publish_issue
+
+    if schedule and send_now:
+        err.print("give either --schedule or --send-now, not both", markup=False)
+        raise typer.Exit(2)
+    try:
+        ws = _load(workspace)
+        request = PublishRequest(platform=to or "", schedule=schedule, send_now=send_now, yes=yes)
+        publish_issue(ws, ws.issue(issue), request, console=out, confirm=typer.confirm)
+    except DigestError as exc:
+        fail(str(exc))
+
+
+@app.command()
 def status(issue: IssueArg = None, workspace: WorkspaceOpt = None) -> None:
     """A table of the issue's links: fetched, summarized, failed (why), in the draft."""
     from digest.status import print_status

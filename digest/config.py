@@ -106,6 +106,44 @@ class SendSettings(_Table):
     api_url: str = ""
 
 
+class ButtondownSettings(_Table):
+    """[publish.buttondown]"""
+
+    url: str = "https://api.buttondown.com"
+
+
+class ListmonkSettings(_Table):
+    """[publish.listmonk]"""
+
+    url: str = ""
+    list_ids: list[int] = Field(default_factory=list)
+    template_id: int = Field(default=0, ge=0)
+
+
+class GhostSettings(_Table):
+    """[publish.ghost]"""
+
+    url: str = ""
+    newsletter: str = ""
+
+
+class HugoSettings(_Table):
+    """[publish.hugo]"""
+
+    content_dir: str = ""
+    slug: str = "issue-{number}"
+
+
+class PublishSettings(_Table):
+    """[publish] and a table per platform."""
+
+    platform: str = ""
+    buttondown: ButtondownSettings = Field(default_factory=ButtondownSettings)
+    listmonk: ListmonkSettings = Field(default_factory=ListmonkSettings)
+    ghost: GhostSettings = Field(default_factory=GhostSettings)
+    hugo: HugoSettings = Field(default_factory=HugoSettings)
+
+
 class Settings(_Table):
     """Every setting of a workspace; digest.toml keys, all optional."""
 
@@ -116,6 +154,7 @@ class Settings(_Table):
     triage: TriageSettings = Field(default_factory=TriageSettings)
     email: EmailSettings = Field(default_factory=EmailSettings)
     send: SendSettings = Field(default_factory=SendSettings)
+    publish: PublishSettings = Field(default_factory=PublishSettings)
 
     def section_names(self) -> list[str]:
         """Names of the configured sections, in order."""
@@ -141,6 +180,10 @@ SECRET_VARIABLES = {
     "OPENAI_BASE_URL": "base URL of an OpenAI-compatible endpoint (Ollama, vLLM, llama.cpp)",
     "DIGEST_SMTP_PASSWORD": "password for send.smtp_user",
     "POSTMARK_SERVER_TOKEN": 'server token when send.provider = "postmark"',
+    "BUTTONDOWN_API_KEY": "API key of Buttondown, for `digest publish --to buttondown`",
+    "LISTMONK_USER": "API user of listmonk, for `digest publish --to listmonk`",
+    "LISTMONK_TOKEN": "API token of that listmonk user",
+    "GHOST_ADMIN_API_KEY": "Admin API key of Ghost (id:secret), for `digest publish --to ghost`",
 }
 
 
@@ -250,7 +293,7 @@ def load_settings(
         provider_keys={
             name: SecretStr(env[name])
             for name in SECRET_VARIABLES
-            if name.endswith(("_TOKEN", "_KEY")) and env.get(name)
+            if name.endswith(("_TOKEN", "_KEY", "_USER")) and env.get(name)
         },
     )
     return settings, secrets

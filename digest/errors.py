@@ -13,6 +13,7 @@ wrong and how to fix it, and the CLI prints it without a traceback and exits 1.
       SummarizeError  the summarizer could not produce bullets (per link)
       RenderError     a template failed; previous outputs are left as they were
       SendError       sending was refused or interrupted
+      PublishError    a newsletter platform refused or did not answer (`digest publish`)
 """
 
 from __future__ import annotations
@@ -64,3 +65,7 @@ class RenderError(DigestError):
 
 class SendError(DigestError):
     """Sending was refused, failed or was interrupted."""
+
+
+class PublishError(DigestError):
+    """A platform refused the issue or did not answer; local state is left as it was."""

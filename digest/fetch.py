@@ -291,6 +291,11 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, min(seconds, MAX_RETRY_AFTER))
 
 
+def backoff_delay(base: float, attempt: int) -> float:
+    """Seconds before retry number `attempt` (from 0): doubled each time, jittered, capped."""
+    return min(MAX_BACKOFF, base * (2**attempt) * random.uniform(0.5, 1.5))
+
+
 _META_REFRESH = re.compile(rb"<meta[^>]+http-equiv\s*=\s*[\"']?refresh[\"']?[^>]*>", re.IGNORECASE)
 _REFRESH_URL = re.compile(
     r"""^\s*[\d.]*\s*[;,]?\s*(?:url\s*=\s*)?["']?([^"'\s>][^"'>]*)""", re.IGNORECASE
@@ -602,8 +607,7 @@ class Fetcher:
             self.retries += 1
 
     def _backoff(self, attempt: int) -> float:
-        base = self.settings.backoff_base * (2**attempt)
-        return min(MAX_BACKOFF, base * random.uniform(0.5, 1.5))
+        return backoff_delay(self.settings.backoff_base, attempt)
 
     async def _request(self, url: str) -> _Response:
         """Send one GET; read the body (bounded) only for a final 2xx/3xx answer."""

@@ -369,7 +369,8 @@ class StopRequested:
 # ---------------------------------------------------------------- the command
 
 
-def _require_fresh_render(folder: IssueFolder) -> None:
+def require_fresh_render(folder: IssueFolder) -> None:
+    """SendError unless email.html and email.txt exist and are newer than draft.md."""
     for path in (folder.email_html, folder.email_txt):
         if not path.is_file():
             raise SendError(f"{path}: not rendered yet; run `digest render {folder.id}` first")
@@ -383,7 +384,16 @@ def _require_fresh_render(folder: IssueFolder) -> None:
         )
 
 
-def _run_check(ws: Workspace, folder: IssueFolder, request: SendRequest, console: Printer) -> None:
+def gate_on_check(
+    ws: Workspace,
+    folder: IssueFolder,
+    console: Printer,
+    *,
+    force: bool = False,
+    dry_run: bool = False,
+    retry_hint: str = "pass --force to send anyway",
+) -> None:
+    """Refuse (SendError) when `digest check` finds errors, unless forced or a dry run."""
     from digest.check import check_issue
 
     findings = check_issue(ws, folder, check_links=False)
@@ -392,13 +402,13 @@ def _run_check(ws: Workspace, folder: IssueFolder, request: SendRequest, console
         return
     for finding in errors:
         console.print(str(finding), markup=False)
-    if request.dry_run:
+    if dry_run:
         console.print(
             f"warning: `digest check` finds {len(errors)} error(s); a real send needs them "
             "fixed, or --force",
             markup=False,
         )
-    elif request.force:
+    elif force:
         console.print(
             f"warning: sending despite {len(errors)} error(s) from `digest check` (--force)",
             markup=False,
@@ -406,7 +416,7 @@ def _run_check(ws: Workspace, folder: IssueFolder, request: SendRequest, console
     else:
         raise SendError(
             f"`digest check {folder.id}` finds {len(errors)} error(s) (above); fix the draft and "
-            "render again, or pass --force to send anyway"
+            f"render again, or {retry_hint}"
         )
 
 
@@ -497,6 +507,18 @@ def _chunks(
         yield chunk
 
 
+def confirm_or_refuse(
+    question: str, *, yes: bool, confirm: Callable[..., bool], interactive: bool
+) -> None:
+    """Ask `question` (default no); SendError when refused or when there is no terminal to ask."""
+    if yes:
+        return
+    if not interactive:
+        raise SendError(f"{question} needs a confirmation: run it in a terminal, or pass --yes")
+    if not confirm(question, default=False):
+        raise SendError("not sent: you answered no")
+
+
 def _confirm(
     request: SendRequest,
     subject: str,
@@ -505,14 +527,9 @@ def _confirm(
     confirm: Callable[..., bool],
     interactive: bool,
 ) -> None:
-    if request.yes:
-        return
     kind = "test message(s)" if request.to else "reader(s)"
     question = f"Send {subject!r} to {count} {kind} via {provider.describe()}?"
-    if not interactive:
-        raise SendError(f"{question} needs a confirmation: run it in a terminal, or pass --yes")
-    if not confirm(question, default=False):
-        raise SendError("not sent: you answered no")
+    confirm_or_refuse(question, yes=request.yes, confirm=confirm, interactive=interactive)
 
 
 def send_issue(
@@ -531,11 +548,11 @@ def send_issue(
     if not request.to and request.list_path is None:
         raise SendError("nothing to send to: give --to ADDR… (a test send) or --list CSV")
     test = bool(request.to)
-    _require_fresh_render(folder)
+    require_fresh_render(folder)
     check_provider_name(ws.settings.send.provider)
     factory = _factory(ws, folder)
     readers = _readers(request, console)
-    _run_check(ws, folder, request, console)
+    gate_on_check(ws, folder, console, force=request.force, dry_run=request.dry_run)
     log = SentLog(folder.sent_log)
     where = f"`digest send {folder.id} --list {request.list_path}`"
 

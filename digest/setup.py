@@ -58,6 +58,15 @@ DESCRIPTIONS: dict[str, str] = {
     "send.smtp_timeout": "seconds to wait for the SMTP server",
     "send.rate_per_second": "messages sent per second at most",
     "send.api_url": "endpoint of the HTTP provider; empty = its default",
+    "publish.platform": "default of `digest publish --to`: buttondown | listmonk | ghost | hugo",
+    "publish.buttondown.url": "Buttondown's API base",
+    "publish.listmonk.url": 'your listmonk, e.g. "https://lists.example.com"',
+    "publish.listmonk.list_ids": "ids of the listmonk lists the campaign goes to",
+    "publish.listmonk.template_id": "listmonk template id; 0 = the platform's default",
+    "publish.ghost.url": 'your Ghost site, e.g. "https://blog.example.com"',
+    "publish.ghost.newsletter": "slug of the Ghost newsletter used when sending",
+    "publish.hugo.content_dir": 'the Hugo site\'s content folder, e.g. "../site/content/posts"',
+    "publish.hugo.slug": "folder of the page bundle; {number} is the issue number",
 }
 
 HEADER = """\
@@ -98,11 +107,15 @@ def _toml_value(value: Any) -> str:
 
 
 def _table(name: str, model: BaseModel) -> list[str]:
-    """Commented lines of one settings table."""
+    """Commented lines of one settings table (nested tables follow it)."""
     lines = [f"[{name}]"]
     values = model.model_dump(by_alias=True)
+    nested: list[str] = []
     for field_name, info in type(model).model_fields.items():
         key = info.alias or field_name
+        if isinstance(getattr(model, field_name), BaseModel):
+            nested += ["", *_table(f"{name}.{key}", getattr(model, field_name))]
+            continue
         description = DESCRIPTIONS.get(f"{name}.{key}") or info.description or "(undocumented)"
         lines.append(f"# {description}")
         value = values[key]
@@ -110,7 +123,7 @@ def _table(name: str, model: BaseModel) -> list[str]:
             lines.append(f"# {key} = {_toml_value(EXAMPLES.get(f'{name}.{key}', ''))}")
         else:
             lines.append(f"{key} = {_toml_value(value)}")
-    return lines
+    return lines + nested
 
 
 def settings_toml(settings: Settings | None = None) -> str:

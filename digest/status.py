@@ -12,6 +12,7 @@ from rich.table import Table
 from digest.cache import JsonCache
 from digest.errors import DigestError
 from digest.intake import link_key, read_links
+from digest.publish import published_lines
 from digest.workspace import IssueFolder, Workspace
 
 STATE_STYLES = {
@@ -157,6 +158,8 @@ def print_status(ws: Workspace, folder: IssueFolder, console: Console) -> list[L
     """Print a table of the issue's links on a terminal, plain lines otherwise."""
     rows, notes = link_statuses(ws, folder)
     console.print(_heading(ws, folder), markup=False, highlight=False)
+    for line in published_lines(folder):
+        console.print(line, markup=False, highlight=False)
     for note in notes:
         console.print(f"note: {note}", markup=False, highlight=False)
     if not rows:

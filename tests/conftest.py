@@ -18,7 +18,9 @@ REPO = Path(__file__).resolve().parent.parent
 def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     """No OPENAI_* / DIGEST_* variables from the developer's shell leak into a test."""
     for name in list(os.environ):
-        if name.startswith(("OPENAI_", "DIGEST_", "POSTMARK_")):
+        if name.startswith(
+            ("OPENAI_", "DIGEST_", "POSTMARK_", "BUTTONDOWN_", "LISTMONK_", "GHOST_")
+        ):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
 

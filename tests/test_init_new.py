@@ -6,6 +6,7 @@ import datetime as dt
 import re
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import BaseModel
@@ -22,11 +23,19 @@ runner = CliRunner()
 def _fields() -> list[tuple[str, str]]:
     """(table, key) for every setting of every table of Settings."""
     found = []
+
+    def walk(table: str, model: Any) -> None:
+        for name, field in model.model_fields.items():
+            inner = field.annotation
+            if isinstance(inner, type) and issubclass(inner, BaseModel):
+                walk(f"{table}.{field.alias or name}", inner)  # a nested table: [publish.hugo]
+            else:
+                found.append((table, field.alias or name))
+
     for table, info in Settings.model_fields.items():
         model = info.annotation
         if isinstance(model, type) and issubclass(model, BaseModel):
-            for name, field in model.model_fields.items():
-                found.append((table, field.alias or name))
+            walk(table, model)
     return found
 
 
@@ -55,10 +64,11 @@ def test_every_setting_is_in_the_generated_file_with_a_comment() -> None:
     lines = text.splitlines()
     for table, key in _fields():
         assert f"{table}.{key}" in DESCRIPTIONS, f"add a description of {table}.{key} to setup.py"
-        section = text.split(f"[{table}]\n", 1)[1].split("\n[", 1)[0]
+        start = text.index(f"[{table}]\n") + len(f"[{table}]\n")
+        section = text[start:].split("\n[", 1)[0]
         match = re.search(rf"^(# )?{re.escape(key)} = ", section, re.MULTILINE)
         assert match, f"{table}.{key} is missing from the generated digest.toml"
-        index = lines.index(section[match.start() :].splitlines()[0])
+        index = text[: start + match.start()].count("\n")  # equal lines repeat across tables
         assert lines[index - 1] == f"# {DESCRIPTIONS[f'{table}.{key}']}"
     assert "[[sections]]" in text  # the example of sections, commented out
 

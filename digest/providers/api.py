@@ -1,0 +1,186 @@
+"""One JSON-over-HTTP client for the platforms: auth headers, error mapping, bounded retries.
+
+HTTP 429 and 5xx are retried within `DEADLINE` seconds (at most `MAX_RETRIES` times), waiting
+as `Retry-After` says (up to `MAX_WAIT`) or with the fetcher's jittered backoff
+(`digest.fetch`); 401/403 name
+the key's variable, 404 raises `RemoteMissing`, 400/413/422 quote the platform's own reason.
+A request that got no answer raises `NoAnswer`: the caller says whether the draft may exist.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from digest.errors import PublishError
+from digest.fetch import backoff_delay, parse_retry_after
+from digest.providers import RemoteMissing
+
+log = logging.getLogger(__name__)
+
+TIMEOUT = 30.0
+MAX_RETRIES = 4
+DEADLINE = 90.0
+MAX_WAIT = 30.0  # a longer Retry-After ends the run with a message rather than a long sleep
+BACKOFF_BASE = 1.0
+
+
+class NoAnswer(PublishError):
+    """The request may or may not have reached the platform (connection lost, timeout)."""
+
+
+class Refused(PublishError):
+    """The platform refused the request (HTTP 4xx); carries the status and its own reason."""
+
+    def __init__(self, message: str, status: int, reason: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass
+class Answer:
+    """A successful reply: status and parsed JSON (None when the body is empty or not JSON)."""
+
+    status: int
+    data: Any
+
+
+def error_reason(data: Any, text: str) -> str:
+    """The platform's own words from an error body (Buttondown, listmonk and Ghost shapes)."""
+    if isinstance(data, dict):
+        errors = data.get("errors")  # Ghost: {"errors": [{"message", "context", "type"}]}
+        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+            first = errors[0]
+            parts = [str(first.get(k)) for k in ("message", "context") if first.get(k)]
+            return "; ".join(parts) or str(first)
+        detail = data.get("detail")  # Buttondown: {"detail": "..."} or [{"loc", "msg"}]
+        if isinstance(detail, list):
+            return "; ".join(
+                f"{'.'.join(str(p) for p in d.get('loc', []) if p != 'body')}: {d.get('msg')}"
+                if isinstance(d, dict)
+                else str(d)
+                for d in detail
+            )
+        if detail:
+            return str(detail)
+        if data.get("message"):  # listmonk (echo): {"message": "..."}
+            return str(data["message"])
+    return " ".join(text.split())[:300] or "no reason given"
+
+
+class ApiClient:
+    """Requests to one platform's API; see the module docstring."""
+
+    def __init__(
+        self,
+        platform: str,
+        base_url: str,
+        headers: Callable[[], dict[str, str]],
+        key_hint: str,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        import httpx
+
+        self.platform = platform
+        self.base_url = base_url
+        self._headers = headers
+        self.key_hint = key_hint
+        self.sleep = sleep
+        self.clock = clock
+        self.client = httpx.Client(base_url=base_url, timeout=TIMEOUT)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self.client.close()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: dict[str, Any] | list[tuple[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+        what: str = "the request",
+    ) -> Answer:
+        """Send one request, retrying 429/5xx within the deadline; map errors to ours."""
+        import httpx
+
+        started = self.clock()
+        attempt = 0
+        while True:
+            try:
+                reply = self.client.request(
+                    method,
+                    path,
+                    params=params,
+                    content=None if body is None else json.dumps(body, ensure_ascii=False),
+                    headers={
+                        "Accept": "application/json",
+                        **({"Content-Type": "application/json"} if body is not None else {}),
+                        **self._headers(),
+                        **(headers or {}),
+                    },
+                )
+            except httpx.HTTPError as exc:
+                raise NoAnswer(
+                    f"no answer from {self.platform} at {self.base_url} ({_reason(exc)})"
+                ) from None
+            log.debug("%s %s %s -> %s", self.platform, method, path, reply.status_code)
+            try:
+                data = reply.json() if reply.content else None
+            except ValueError:
+                data = None
+            status = reply.status_code
+            if status < 400:
+                return Answer(status, data)
+            reason = error_reason(data, reply.text)
+            if status == 429 or status >= 500:
+                wait = parse_retry_after(reply.headers.get("retry-after"))
+                wait = backoff_delay(BACKOFF_BASE, attempt) if wait is None else wait
+                left = DEADLINE - (self.clock() - started)
+                if attempt < MAX_RETRIES and wait <= min(left, MAX_WAIT):
+                    attempt += 1
+                    self.sleep(wait)
+                    continue
+                tries = f"{attempt + 1} attempt(s) in {self.clock() - started:.0f} s"
+                if status == 429:
+                    later = reply.headers.get("retry-after")
+                    raise PublishError(
+                        f"{self.platform} is limiting requests (HTTP 429: {reason}) after {tries}; "
+                        + (f"it asks to wait {later} s; " if later else "")
+                        + "run the same command again later"
+                    )
+                raise PublishError(
+                    f"{self.platform} failed with HTTP {status} ({reason}) after {tries}; "
+                    "it may be down: run the same command again later"
+                )
+            if status in (401, 403):
+                raise PublishError(
+                    f"{self.platform} refused the key (HTTP {status}: {reason}); check "
+                    f"{self.key_hint}"
+                )
+            if status == 404:
+                raise RemoteMissing(f"{self.platform} answered HTTP 404 to {what}: {reason}")
+            if status == 413:
+                raise Refused(
+                    f"{self.platform} refused {what} as too large (HTTP 413: {reason}); "
+                    "shorten the issue",
+                    status,
+                    reason,
+                )
+            raise Refused(
+                f"{self.platform} refused {what} (HTTP {status}: {reason})", status, reason
+            )
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
