@@ -5,8 +5,14 @@ the Content-Type. Text is decoded here, not by trafilatura, in the WHATWG order:
 order mark, the HTTP header's charset, the page's `<meta>` charset, then sniffing (valid
 UTF-8, else charset-normalizer). EUC-KR is decoded as its superset CP949, Latin-1 as
 windows-1252, GB2312 as GB18030. Navigation, cookie banners, comments and footers are left
-out by trafilatura (include_comments=False); `<noscript>` is pruned first, so that a
-JavaScript-only page yields no text rather than "please enable JavaScript".
+out by trafilatura (include_comments=False, favor_precision=True); `<noscript>` is pruned
+first, so that a JavaScript-only page yields no text rather than "please enable JavaScript".
+
+Before trafilatura sees the page, `prune_page` removes what it lets through: "you may also
+like" / "관련기사" blocks (a label followed by links), hidden second copies of the article
+(a print or AMP copy with page metadata), and layout tables are turned into plain blocks so
+that a sidebar cell is not read as part of a data table. The Markdown that comes back is
+made plain for the LLM (`plain_markdown`): no backslash escapes, no `<u>` tags, no list numbers.
 """
 
 from __future__ import annotations
@@ -14,10 +20,15 @@ from __future__ import annotations
 import codecs
 import io
 import re
+from collections import Counter
+from typing import TYPE_CHECKING
 
 from digest.errors import ExtractError
 from digest.fetch import Fetched
 from digest.models import Article, Link
+
+if TYPE_CHECKING:
+    from lxml.html import HtmlElement
 
 HTML_TYPES = {"text/html", "application/xhtml+xml"}
 TEXT_TYPES = {"text/plain", "text/markdown", "text/x-markdown"}
@@ -54,6 +65,23 @@ CHARSET_ALIASES = {
     "windows-31j": "cp932",
     "big5": "big5hkscs",
 }
+
+# The label of a block of links to other articles, as the whole text of one element.
+RELATED_LABEL = re.compile(
+    r"^(?:you (?:may|might) (?:also )?(?:like|enjoy)|(?:related|recommended|more|popular|"
+    r"trending|latest)(?: (?:articles?|stories|posts|news|reads?|reading|content|"
+    r"coverage|for you|now|on this topic))?|read (?:next|more|also)|also read|see more|"
+    r"(?:don't|do not) miss|up next|more (?:from|on|in|like this|stories|news)\b.*|"
+    r"most (?:read|popular|viewed|shared)(?: \w+){0,3}|"
+    r"관련\s?(?:기사|뉴스|글)|함께 (?:보면|읽으면|읽어볼|볼) 만?한?\s?(?:좋은 )?(?:기사|글|뉴스)|"
+    r"많이 본 (?:기사|뉴스)|인기\s?(?:기사|뉴스)|추천\s?(?:기사|뉴스|글)|"
+    r"이 기사와 함께 .*(?:기사|뉴스)|다른 기사 보기|주요 뉴스)\s*[:：»›>]?$",
+    re.I,
+)
+_HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
+_TABLE_PARTS = {"thead", "tbody", "tfoot", "tr", "td", "th"}
+_PROSE = 120  # weighted characters outside links: a paragraph, not a teaser
+_WIDE = re.compile(r"[\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u4e00-\u9fff\uac00-\ud7af]")
 
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8"),
@@ -218,15 +246,20 @@ def extract(fetched: Fetched, link: Link) -> Article:
 
 def _from_html(fetched: Fetched) -> Article:
     import trafilatura
+    from trafilatura.utils import load_html
 
     html = decode_text(fetched.body, fetched.charset, html=True)
+    tree = load_html(html)
+    if tree is not None:
+        prune_page(tree)
     doc = trafilatura.bare_extraction(
-        html,
+        tree if tree is not None else html,
         url=fetched.final_url if not fetched.is_local else None,
         with_metadata=True,
         include_formatting=True,
         include_comments=False,
         include_tables=True,
+        favor_precision=True,
         prune_xpath=PRUNE_XPATH,
     )
     base = Article(
@@ -239,7 +272,8 @@ def _from_html(fetched: Fetched) -> Article:
         base.title = _title_tag(html) or ""
         return base
     data = doc if isinstance(doc, dict) else doc.as_dict()
-    text = _drop_title_heading((data.get("text") or "").strip(), data.get("title"))
+    text = plain_markdown(data.get("text") or "")
+    text = _drop_title_heading(text, data.get("title"))
     if len(text) < 40 and re.search(r"<script", html, re.I):
         text = ""  # "Loading…": a shell that JavaScript fills in
     return base.model_copy(
@@ -273,6 +307,194 @@ def outgoing_links(html: str, base: str, limit: int = 300) -> list[str]:
             if len(found) >= limit:
                 break
     return found
+
+
+# ---------------------------------------------------------------- what trafilatura lets through
+
+
+def prune_page(tree: HtmlElement) -> None:
+    """Remove related-article blocks and hidden article copies; flatten layout tables."""
+    body = tree.find(".//body")
+    if body is None:
+        return
+    for table in list(body.iter("table")):
+        if is_layout_table(table):
+            _unwrap_table(table)
+    _drop_hidden_copies(body)
+    for element in list(body.iter()):
+        if element.getparent() is not None and _is_related_label(element):
+            _drop_related_block(element)
+
+
+def is_layout_table(table: HtmlElement) -> bool:
+    """Whether a table lays out the page (columns, sidebars) rather than holding data."""
+    if table.get("role") in ("presentation", "none"):
+        return True
+    if table.get("summary") or table.find("caption") is not None:
+        return False
+    if any(table.find(f".//{tag}") is not None for tag in ("thead", "th", "tfoot", "colgroup")):
+        return False
+    if table.find(".//table") is not None:
+        return True
+    cells = [cell for row in _rows(table) for cell in row.iterchildren("td", "th")]
+    for cell in cells:
+        if any(cell.find(f".//{tag}") is not None for tag in ("p", "h1", "h2", "h3", "form")):
+            return True
+        if len(_text(cell)) >= 2 * _PROSE and len(cell.findall(".//br")) >= 2:
+            return True
+    rows = _rows(table)
+    return len(rows) <= 1 or max((len(r.findall("td")) for r in rows), default=0) <= 1
+
+
+def _rows(table: HtmlElement) -> list[HtmlElement]:
+    rows = list(table.iterchildren("tr"))
+    for part in table.iterchildren("thead", "tbody", "tfoot"):
+        rows.extend(part.iterchildren("tr"))
+    return rows
+
+
+def _unwrap_table(table: HtmlElement) -> None:
+    """Turn a layout table and its own rows and cells into blocks (nested tables keep theirs)."""
+    for row in _rows(table):
+        for cell in row.iterchildren("td", "th"):
+            cell.tag = "div"
+            cell.attrib.clear()
+        row.tag = "div"
+        row.attrib.clear()
+    for part in table.iterchildren(*_TABLE_PARTS):
+        part.tag = "div"
+        part.attrib.clear()
+    table.tag = "div"
+    table.attrib.clear()
+
+
+def _drop_hidden_copies(body: HtmlElement) -> None:
+    """Remove hidden elements (print, AMP or template copies) whose words are on the page."""
+    hidden = [
+        el
+        for el in body.iter()
+        if isinstance(el.tag, str)
+        and (
+            el.tag == "template"
+            or el.get("hidden") is not None
+            or el.get("aria-hidden") == "true"
+            or _HIDDEN_STYLE.search(el.get("style") or "")
+        )
+    ]
+    outer = [el for el in hidden if not any(a in hidden for a in el.iterancestors())]
+    copies = [(el, Counter(_words(_text(el)))) for el in outer]
+    copies = [(el, words) for el, words in copies if words.total() >= 20]
+    if not copies:
+        return
+    visible = Counter(_words(_text(body)))
+    for _, words in copies:
+        visible -= words
+    for element, words in copies:
+        if sum((words & visible).values()) >= 0.8 * words.total():
+            _remove(element)
+
+
+def _is_related_label(element: HtmlElement) -> bool:
+    """Whether an element's whole text is the label of a related-articles block."""
+    if not isinstance(element.tag, str) or element.tag in ("a", "body", "html"):
+        return False
+    text = _text(element)
+    return 0 < len(text) <= 60 and RELATED_LABEL.match(text) is not None
+
+
+def _drop_related_block(label: HtmlElement) -> None:
+    """Remove a related block: the label's container, and the link lists right after it."""
+    block = label
+    label_text = _text(label)
+    while True:
+        parent = block.getparent()
+        if parent is None or parent.tag in ("body", "html", "article", "main"):
+            break
+        if not _is_link_block(parent, len(label_text)):
+            break
+        block = parent
+    doomed = [block]
+    for sibling in block.itersiblings():
+        if not isinstance(sibling.tag, str):
+            continue
+        if not _text(sibling) or _is_link_block(sibling, 0):
+            doomed.append(sibling)
+        else:
+            break
+    if not any(el.find(".//a") is not None or el.tag == "a" for el in doomed):
+        return  # a subheading such as "Related work" over prose: article text
+    for element in doomed:
+        _remove(element)
+
+
+def _is_link_block(element: HtmlElement, label_chars: int) -> bool:
+    """Links (titles, teasers) and no paragraph of prose outside them, the label aside."""
+    text = len(_text(element)) - label_chars
+    if text <= 0:
+        return True
+    links = sum(len(_text(a)) for a in element.iter("a"))
+    if links == 0 or text - links > 2 * links:
+        return False
+    return not any(
+        _weight(_text(block)) - sum(_weight(_text(a)) for a in block.iter("a")) >= _PROSE
+        for block in element.iter("p", "div", "li", "section", "td", "blockquote", "span")
+        if block.find(".//p") is None and block.find(".//div") is None
+    )
+
+
+def _weight(text: str) -> int:
+    """Length with Hangul and CJK characters counted twice (they carry more per character)."""
+    return len(text) + len(_WIDE.findall(text))
+
+
+def _remove(element: HtmlElement) -> None:
+    """Remove an element but not the text that follows it (its tail)."""
+    parent = element.getparent()
+    if parent is None:
+        return
+    tail = element.tail if element.tail and element.tail.strip() else ""
+    previous = element.getprevious()
+    parent.remove(element)
+    if not tail:
+        return
+    if previous is not None:
+        previous.tail = (previous.tail or "") + " " + tail
+    else:
+        parent.text = (parent.text or "") + " " + tail
+
+
+def _text(element: HtmlElement) -> str:
+    return " ".join(element.text_content().split())
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"\w+", text.lower())
+
+
+# In trafilatura's Markdown: code (kept verbatim), an ordered list's number, a backslash escape
+# before a character that is text to a reader, and inline HTML tags (<u>, <sup>, <sub>).
+_MARKDOWN_NOISE = re.compile(
+    r"(?P<code>```.*?```|`[^`\n]+`)"
+    r"|(?P<item>^[ \t]*\d{1,9}[.)] )"
+    r"|(?P<escape>\\+)(?P<char>[*_`~\[\]<>#+\-.)!|{}()])"
+    r"|(?P<tag></?(?:u|ins|mark|small|span|sub|sup)>)",
+    re.M | re.S | re.I,
+)
+
+
+def plain_markdown(text: str) -> str:
+    """trafilatura's Markdown as an LLM should read it: no escapes, `<u>` tags or list numbers."""
+
+    def plain(match: re.Match[str]) -> str:
+        if match["code"]:
+            return match["code"]
+        if match["item"]:
+            return match["item"][: len(match["item"]) - len(match["item"].lstrip())] + "- "
+        if match["escape"]:
+            return "\\" * (len(match["escape"]) // 2) + match["char"]
+        return "^" if match["tag"].lower() == "<sup>" else ""
+
+    return _MARKDOWN_NOISE.sub(plain, text.strip())
 
 
 def page_language(html: str) -> str | None:
