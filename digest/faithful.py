@@ -14,6 +14,7 @@ import unicodedata
 from decimal import Decimal, InvalidOperation
 
 from digest.models import Bullet, Code, Notice, bullet_texts
+from digest.text import shorten
 
 _NUMBER = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
 _SCALES: dict[str, Decimal] = {
@@ -211,10 +212,6 @@ def _script(text: str) -> str:
     return "ko" if hangul > latin else "latin"
 
 
-def _short(text: str) -> str:
-    return text if len(text) <= 80 else text[:79] + "…"
-
-
 def unsupported_claims(bullets: list[Bullet], source: str) -> list[Notice]:
     """A notice for each figure, date or quote in the bullets not found in the source."""
     if not source.strip():
@@ -236,7 +233,7 @@ def unsupported_claims(bullets: list[Bullet], source: str) -> list[Notice]:
                 warnings.append(
                     Notice(
                         code=Code.DATE_NOT_IN_SOURCE,
-                        message=f'date {when} not found in the source: "{_short(text)}"',
+                        message=f'date {when} not found in the source: "{shorten(text, 80)}"',
                     )
                 )
         for match in _KO_COMPOUND.finditer(text):
@@ -249,7 +246,7 @@ def unsupported_claims(bullets: list[Bullet], source: str) -> list[Notice]:
                     Notice(
                         code=Code.FIGURE_NOT_IN_SOURCE,
                         message=f"figure {match.group(0).strip()!r} not found in the source: "
-                        f'"{_short(text)}"',
+                        f'"{shorten(text, 80)}"',
                     )
                 )
         for match in _FIGURE.finditer(text):
@@ -265,7 +262,7 @@ def unsupported_claims(bullets: list[Bullet], source: str) -> list[Notice]:
                 warnings.append(
                     Notice(
                         code=Code.FIGURE_NOT_IN_SOURCE,
-                        message=f'figure {figure!r} not found in the source: "{_short(text)}"',
+                        message=f'figure {figure!r} not found in the source: "{shorten(text, 80)}"',
                     )
                 )
         for groups in _QUOTE.findall(text):
@@ -276,7 +273,7 @@ def unsupported_claims(bullets: list[Bullet], source: str) -> list[Notice]:
                 warnings.append(
                     Notice(
                         code=Code.QUOTE_NOT_IN_SOURCE,
-                        message=f'quoted phrase "{_short(quote)}" not found in the source',
+                        message=f'quoted phrase "{shorten(quote, 80)}" not found in the source',
                     )
                 )
     return list(dict.fromkeys(warnings))

@@ -27,10 +27,7 @@ What a web fetch guarantees:
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import ipaddress
-import math
-import random
 import re
 import socket
 import time
@@ -47,6 +44,7 @@ from digest import __version__
 from digest.config import FetchSettings
 from digest.errors import FetchError
 from digest.intake import is_web_url
+from digest.retry import backoff, parse_retry_after
 
 if TYPE_CHECKING:
     import httpx
@@ -55,8 +53,6 @@ USER_AGENT = f"digest/{__version__} (newsletter digest composer; +https://github
 ACCEPT = "text/html,application/xhtml+xml,application/pdf;q=0.9,text/plain;q=0.8,*/*;q=0.5"
 ACCEPT_ENCODING = "gzip, deflate, br"
 REDIRECT_STATUSES = {301, 302, 303, 307, 308}
-MAX_RETRY_AFTER = 60.0
-MAX_BACKOFF = 30.0
 GUARD_HINT = "set fetch.allow_private_hosts = true to allow"
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
@@ -269,31 +265,6 @@ def parse_content_type(value: str) -> tuple[str, str | None]:
     mime, _, params = value.partition(";")
     match = re.search(r"charset\s*=\s*[\"']?([^\"';\s]+)", params, re.IGNORECASE)
     return mime.strip().lower(), (match.group(1) if match else None)
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (seconds or an HTTP date), capped."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when is None:
-            return None
-        seconds = when.timestamp() - (time.time() if now is None else now)
-    if not math.isfinite(seconds):
-        return None
-    return max(0.0, min(seconds, MAX_RETRY_AFTER))
-
-
-def backoff_delay(base: float, attempt: int) -> float:
-    """Seconds before retry number `attempt` (from 0): doubled each time, jittered, capped."""
-    return min(MAX_BACKOFF, base * (2**attempt) * random.uniform(0.5, 1.5))
 
 
 _META_REFRESH = re.compile(rb"<meta[^>]+http-equiv\s*=\s*[\"']?refresh[\"']?[^>]*>", re.IGNORECASE)
@@ -597,7 +568,7 @@ class Fetcher:
             if attempt >= self.settings.max_retries:
                 raise FetchError(failure)
             if delay is None:
-                delay = self._backoff(attempt)
+                delay = backoff(attempt, self.settings.backoff_base)
             if delay > budget.remaining:
                 limit = f"{self.settings.timeout:g} s"
                 raise FetchError(f"{failure}; no retry, as it would pass the {limit} limit")
@@ -605,9 +576,6 @@ class Fetcher:
                 await asyncio.sleep(delay)
             attempt += 1
             self.retries += 1
-
-    def _backoff(self, attempt: int) -> float:
-        return backoff_delay(self.settings.backoff_base, attempt)
 
     async def _request(self, url: str) -> _Response:
         """Send one GET; read the body (bounded) only for a final 2xx/3xx answer."""

@@ -30,6 +30,7 @@ import yaml
 
 from digest.errors import LinksError
 from digest.models import Link
+from digest.text import shorten
 
 if TYPE_CHECKING:
     from digest.workspace import IssueFolder, Workspace
@@ -764,9 +765,7 @@ def _short(text: str | None) -> str | None:
         return None
     plain = re.sub(r"<[^>]+>", " ", text)
     plain = re.sub(r"\s+", " ", html.unescape(plain)).strip()
-    if len(plain) > DESCRIPTION_CHARS:
-        plain = plain[:DESCRIPTION_CHARS].rsplit(" ", 1)[0].rstrip(",.;:") + "…"
-    return plain or None
+    return shorten(plain, DESCRIPTION_CHARS) or None
 
 
 # ------------------------------------------------ RSS / Atom

@@ -19,8 +19,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import math
-import random
 import re
 import socket
 import threading
@@ -34,7 +32,6 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from digest.cache import JsonCache, stable_hash
 from digest.config import LLMSettings, Secrets
 from digest.draft import clean_bullets, clean_inline, default_closing_title
-from digest.fetch import parse_retry_after
 from digest.models import (
     Article,
     Bullet,
@@ -46,7 +43,9 @@ from digest.models import (
     Notice,
     Summary,
 )
-from digest.summarize import OfflineSummarizer, SummaryContext, looks_korean, split_sentences
+from digest.retry import backoff, retry_after
+from digest.summarize import OfflineSummarizer, SummaryContext
+from digest.text import looks_korean, split_sentences
 
 T = TypeVar("T")
 Mode = Literal["json_schema", "json_object", "text"]
@@ -89,7 +88,6 @@ _REFUSAL = re.compile(
     re.I,
 )
 _LIST_ITEM = re.compile(r"^(\s*)(?:[-*•+]|\d{1,2}[.)])\s+(.*\S)\s*$")
-_MAX_RETRY_AFTER = 60.0
 
 
 def _bullet_dicts(value: Any) -> Any:
@@ -321,19 +319,6 @@ def parse_closing_markdown(content: str) -> ClosingDraft:
     if not lines:
         raise _BadReply("the answer holds no bullets")
     return ClosingDraft(bullets=lines)
-
-
-def _retry_after(headers: Any) -> float | None:
-    """Seconds to wait from Retry-After / retry-after-ms, if the server said."""
-    if headers is None:
-        return None
-    try:
-        milliseconds = float(headers.get("retry-after-ms") or "nan")
-    except ValueError:
-        milliseconds = math.nan
-    if math.isfinite(milliseconds):
-        return max(milliseconds, 0.0) / 1000
-    return parse_retry_after(headers.get("retry-after"))
 
 
 def _format_refused(status: int, message: str) -> bool:
@@ -591,7 +576,7 @@ class OpenAISummarizer:
                     self._endpoint_answered = True
                     raise _Failure(f"HTTP {status} from the endpoint: {message[:200]}") from None
                 reason = f"HTTP {status}"
-                wait = _retry_after(exc.response.headers)
+                wait = retry_after(exc.response.headers)
             except openai.APITimeoutError:
                 reason = f"timeout after {self.settings.timeout:g} s"
             except openai.APIConnectionError as exc:
@@ -626,9 +611,7 @@ class OpenAISummarizer:
                 raise _Failure(done)
             attempt += 1
             self.stats.retries += 1
-            if wait is None:
-                wait = min(self.backoff * 2 ** (attempt - 1), 30.0) * (0.75 + random.random() / 2)
-            await asyncio.sleep(min(max(wait, 0.0), _MAX_RETRY_AFTER))
+            await asyncio.sleep(backoff(attempt - 1, self.backoff) if wait is None else wait)
 
     def _response_format(
         self, mode: Mode, schema: dict[str, Any], name: str
@@ -885,7 +868,7 @@ class OpenAISummarizer:
                 return [list(row.embedding) for row in rows]
             if attempt < self.settings.max_retries:
                 self.stats.retries += 1
-                await asyncio.sleep(min(self.backoff * 2**attempt, 30.0))
+                await asyncio.sleep(backoff(attempt, self.backoff))
         return None
 
     async def score_batch(

@@ -7,7 +7,6 @@ Every output is rendered in memory first and written only when all succeeded.
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from markupsafe import Markup
 from digest.config import Settings
 from digest.errors import RenderError
 from digest.models import Bullet, Issue, Item
+from digest.text import display_width, shorten
 from digest.workspace import IssueFolder, atomic_write
 
 GMAIL_CLIP_BYTES = 102 * 1024
@@ -252,7 +252,7 @@ class Renderer:
             text = plain_text(issue.intro.strip().split("\n\n")[0])
         else:
             text = " · ".join(plain_text(i.translated_title or i.title) for i in issue.items()[:3])
-        return _clip(" ".join(text.split()), PREHEADER_CHARS)
+        return shorten(" ".join(text.split()), PREHEADER_CHARS)
 
     def render(self, issue: Issue) -> Rendered:
         """Render all outputs in memory; raise RenderError on any template problem."""
@@ -322,31 +322,9 @@ def _fill(template: str, issue: Issue, setting: str = "email.subject") -> str:
         ) from None
 
 
-def _clip(text: str, limit: int) -> str:
-    """Text cut to at most `limit` characters at a word boundary, with an ellipsis."""
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1]
-    if " " in cut[limit // 2 :]:
-        cut = cut[: cut.rindex(" ")]
-    return cut.rstrip(" ,;:·-") + "…"
-
-
 def _tidy(text: str) -> str:
     text = re.sub(r"\n{3,}", "\n\n", text)
     return text.strip() + "\n"
-
-
-def display_width(text: str) -> int:
-    """Columns a terminal gives the text: wide (CJK) characters take two, combining marks none."""
-    if text.isascii():
-        return len(text)
-    width = 0
-    for char in text:
-        if unicodedata.combining(char):
-            continue
-        width += 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
-    return width
 
 
 def _chunks(word: str, width: int) -> list[str]:

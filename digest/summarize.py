@@ -26,6 +26,7 @@ from digest.models import (
     Notice,
     Summary,
 )
+from digest.text import looks_korean, shorten, split_sentences
 
 
 @dataclass
@@ -62,9 +63,6 @@ class Summarizer(Protocol):
         ...
 
 
-# Sentence ends: Latin punctuation followed by space, CJK full stops, and Korean
-# declarative endings ("…다." "…요.") even without a following space.
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？])[\"'”’)\]]*\s+|(?<=[.!?。！？])(?=[가-힣A-Z])")
 _WORD = re.compile(r"[0-9A-Za-z가-힣][0-9A-Za-z가-힣'’\-\.%]*")
 _STOPWORDS = set(
     "the a an and or but if of to in on at for with by from as is are was were be been being "
@@ -74,16 +72,6 @@ _STOPWORDS = set(
 )
 # Common Korean particles stripped from word ends so that "모델은" and "모델이" count together.
 _KO_PARTICLE = re.compile(r"(은|는|이|가|을|를|에|에서|으로|로|와|과|의|도|만|께서|에게|한테)$")
-
-
-def split_sentences(text: str) -> list[str]:
-    """Split prose into sentences; works for Korean and English."""
-    out: list[str] = []
-    for piece in _SENTENCE_END.split(text):
-        sentence = re.sub(r"\s+", " ", piece).strip()
-        if sentence:
-            out.append(sentence)
-    return out
 
 
 def _words(sentence: str) -> list[str]:
@@ -130,14 +118,6 @@ def _same_text(a: str, b: str) -> bool:
         return re.sub(r"\W+", "", x).lower()
 
     return bool(squash(a)) and squash(a) == squash(b)
-
-
-def _trim(sentence: str, limit: int = _LIMIT) -> str:
-    sentence = sentence.strip()
-    if len(sentence) <= limit:
-        return sentence
-    cut = sentence[:limit].rsplit(" ", 1)[0]
-    return cut.rstrip(",;:") + "…"
 
 
 class OfflineSummarizer:
@@ -205,9 +185,9 @@ class OfflineSummarizer:
                 if not ids:
                     continue
                 best = sorted(sorted(ids, key=lambda i: -scored[i])[: self.max_children])
-                children = [Bullet(text=_trim(sentences[i][1])) for i in best]
+                children = [Bullet(text=shorten(sentences[i][1], _LIMIT)) for i in best]
                 if heading:
-                    bullets.append(Bullet(text=_trim(heading, 120), children=children))
+                    bullets.append(Bullet(text=shorten(heading, 120), children=children))
                 elif children:
                     bullets.append(Bullet(text=children[0].text, children=children[1:]))
                 if len(bullets) >= self.max_bullets + 1:
@@ -217,7 +197,7 @@ class OfflineSummarizer:
             tops = min(self.max_bullets, -(-len(sentences) // (1 + self.max_children)))
             size = -(-len(sentences) // tops) if tops else 1
             for start in range(0, len(sentences), size):
-                chunk = [_trim(s) for _, s in sentences[start : start + size]]
+                chunk = [shorten(s, _LIMIT) for _, s in sentences[start : start + size]]
                 bullets.append(Bullet(text=chunk[0], children=[Bullet(text=t) for t in chunk[1:]]))
         elif len({pi for pi, _ in sentences}) >= 2:
             # Several paragraphs: the best ones; from each, its strongest sentences in reading
@@ -233,8 +213,8 @@ class OfflineSummarizer:
                 lead, *detail = sorted(ids[: 1 + self.max_children])
                 bullets.append(
                     Bullet(
-                        text=_trim(sentences[lead][1]),
-                        children=[Bullet(text=_trim(sentences[j][1])) for j in detail],
+                        text=shorten(sentences[lead][1], _LIMIT),
+                        children=[Bullet(text=shorten(sentences[j][1], _LIMIT)) for j in detail],
                     )
                 )
         else:
@@ -247,12 +227,14 @@ class OfflineSummarizer:
                 detail = [j for j in later if not limit or j < limit[0]][: self.max_children]
                 bullets.append(
                     Bullet(
-                        text=_trim(sentences[i][1]),
-                        children=[Bullet(text=_trim(sentences[j][1])) for j in detail],
+                        text=shorten(sentences[i][1], _LIMIT),
+                        children=[Bullet(text=shorten(sentences[j][1], _LIMIT)) for j in detail],
                     )
                 )
         if not bullets and (link.note or article.description):
-            bullets = [Bullet(text=_trim(link.note or article.description or ""))]
+            bullets = [
+                Bullet(text=shorten((link.note or article.description or "").strip(), _LIMIT))
+            ]
         section = link.section
         if section is None and ctx.sections:
             section = choose_section(article, ctx.sections)
@@ -279,14 +261,6 @@ class OfflineSummarizer:
 
     async def aclose(self) -> None:
         """Nothing to release."""
-
-
-def looks_korean(text: str) -> bool:
-    """True when most letters of the text are Hangul."""
-    sample = text[:4000]
-    hangul = len(re.findall(r"[가-힣]", sample))
-    letters = len(re.findall(r"[A-Za-z가-힣]", sample)) or 1
-    return hangul / letters > 0.3
 
 
 def choose_section(article: Article, sections: list[SectionSettings]) -> str:

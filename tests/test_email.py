@@ -19,7 +19,8 @@ import pytest
 from digest.config import Settings
 from digest.errors import RenderError
 from digest.models import Bullet, Item
-from digest.render import GMAIL_CLIP_BYTES, Renderer, display_width, plain_text, wrap_text
+from digest.render import GMAIL_CLIP_BYTES, Renderer, plain_text, wrap_text
+from digest.text import display_width
 from tests.email_samples import LONG_URL, LONG_WORD, sample_issue, sample_settings
 
 VOID = {

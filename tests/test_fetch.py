@@ -23,7 +23,8 @@ from typer.testing import CliRunner
 from digest.cli import app
 from digest.config import FetchSettings
 from digest.errors import FetchError
-from digest.fetch import Fetched, Fetcher, blocked_kind, find_meta_refresh, parse_retry_after
+from digest.fetch import Fetched, Fetcher, blocked_kind, find_meta_refresh
+from digest.retry import parse_retry_after
 from tests.conftest import article_html
 from tests.rawserver import SilentServer, closed_port
 from tests.webserver import Reply, Request, WebServer

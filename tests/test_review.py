@@ -14,4 +14,6 @@ def test_faithfulness_check_stays_linear_on_long_digit_runs() -> None:
     started = time.monotonic()
     warnings = unsupported_claims([Bullet(text="매출 1조 2000억 원, 3조 원 목표")], source)
     assert time.monotonic() - started < 5
-    assert [w.message for w in warnings] == ["figure '3조' not found in the source: \"매출 1조 2000억 원, 3조 원 목표\""]
+    assert [w.message for w in warnings] == [
+        "figure '3조' not found in the source: \"매출 1조 2000억 원, 3조 원 목표\""
+    ]

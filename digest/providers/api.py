@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from digest.errors import PublishError
-from digest.fetch import backoff_delay, parse_retry_after
+from digest.retry import backoff, parse_retry_after
 from digest.providers import RemoteMissing
 
 log = logging.getLogger(__name__)
@@ -144,7 +144,7 @@ class ApiClient:
             reason = error_reason(data, reply.text)
             if status == 429 or status >= 500:
                 wait = parse_retry_after(reply.headers.get("retry-after"))
-                wait = backoff_delay(BACKOFF_BASE, attempt) if wait is None else wait
+                wait = backoff(attempt, BACKOFF_BASE) if wait is None else wait
                 left = DEADLINE - (self.clock() - started)
                 if attempt < MAX_RETRIES and wait <= min(left, MAX_WAIT):
                     attempt += 1
