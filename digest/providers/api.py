@@ -1,8 +1,8 @@
 """One JSON-over-HTTP client for the platforms: auth headers, error mapping, bounded retries.
 
 HTTP 429 and 5xx are retried within `DEADLINE` seconds (at most `MAX_RETRIES` times), waiting
-as `Retry-After` says (up to `MAX_WAIT`) or with the fetcher's jittered backoff
-(`digest.fetch`); 401/403 name
+as `Retry-After` says (up to `MAX_WAIT`) or with the shared jittered backoff
+(`digest.retry`); 401/403 name
 the key's variable, 404 raises `RemoteMissing`, 400/413/422 quote the platform's own reason.
 A request that got no answer raises `NoAnswer`: the caller says whether the draft may exist.
 """
@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from digest.errors import PublishError
-from digest.retry import backoff, parse_retry_after
 from digest.providers import RemoteMissing
+from digest.retry import backoff, parse_retry_after
 
 log = logging.getLogger(__name__)
 
