@@ -511,7 +511,7 @@ class Composer:
             had_closing = issue.closing is not None
             placed: list[tuple[Item, str | None, str | None]] = []
             new_items = 0
-            issue_warnings: list[Notice] = []
+            issue_warnings: list[Notice] = list(triaged.warnings) if triaged else []
             for (index, link, _, replace_url), (report, item, section) in zip(
                 jobs, results, strict=True
             ):

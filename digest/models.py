@@ -24,6 +24,8 @@ class Code(StrEnum):
     QUOTE_NOT_IN_SOURCE = "quote-not-in-source"
     DELETED_BY_EDITOR = "deleted-by-editor"
     NO_CLOSING = "no-closing"
+    TRIAGE_LEXICAL = "triage-lexical-fallback"
+    TRIAGE_UNSCORED = "triage-llm-scoring-failed"
 
 
 FAITHFULNESS_CODES = frozenset(

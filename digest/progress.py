@@ -225,7 +225,12 @@ def print_summary(console: Console, folder: IssueFolder, result: ComposeResult) 
     counts = Counter(link.status for link in report.links)
     console.print(
         f"{len(result.ok)} ok, {len(result.fallback)} offline fallback, {counts['failed']} failed, "
-        f"{counts['cached']} already in the draft, {counts['skipped']} skipped",
+        f"{counts['cached']} already in the draft, {counts['skipped']} skipped"
+        + (
+            f", {counts['candidate']} candidate(s) in candidates.md, {counts['merged']} merged"
+            if counts["candidate"] or counts["merged"]
+            else ""
+        ),
         markup=False,
     )
     for link in result.failed:

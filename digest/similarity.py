@@ -9,6 +9,7 @@ OpenAI-compatible endpoint. Both are unit-length sparse or dense vectors compare
 from __future__ import annotations
 
 import math
+import operator
 import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -111,7 +112,7 @@ def dense_unit(vector: Sequence[float]) -> list[float]:
 
 def dense_cosine(a: Sequence[float], b: Sequence[float]) -> float:
     """Cosine of two unit dense vectors."""
-    return sum(x * y for x, y in zip(a, b, strict=False))
+    return sum(map(operator.mul, a, b))
 
 
 def sparse_pairs(vectors: Sequence[Sparse], floor: float) -> dict[tuple[int, int], float]:
@@ -132,13 +133,16 @@ def sparse_pairs(vectors: Sequence[Sparse], floor: float) -> dict[tuple[int, int
 
 def dense_pairs(vectors: Sequence[Sequence[float]], floor: float) -> dict[tuple[int, int], float]:
     """Cosine of every pair (i < j) of unit dense vectors at or above floor."""
-    out: dict[tuple[int, int], float] = {}
-    for i in range(len(vectors)):
-        for j in range(i + 1, len(vectors)):
-            value = dense_cosine(vectors[i], vectors[j])
-            if value >= floor:
-                out[(i, j)] = value
-    return out
+    import numpy as np
+
+    if len(vectors) < 2:
+        return {}
+    matrix = np.asarray(vectors, dtype=np.float32)
+    sims = np.triu(matrix @ matrix.T, k=1)
+    rows, cols = np.nonzero(sims >= floor)
+    return {
+        (int(i), int(j)): float(sims[i, j]) for i, j in zip(rows, cols, strict=True) if i < j
+    }
 
 
 def cluster(count: int, pairs: dict[tuple[int, int], float], threshold: float) -> list[list[int]]:

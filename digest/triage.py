@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -31,7 +33,7 @@ from digest.cache import JsonCache, stable_hash
 from digest.config import Settings
 from digest.errors import LinksError
 from digest.intake import is_web_url, link_key, normalize_url, read_links
-from digest.models import Article, Issue, Item, Link, LinkReport
+from digest.models import Article, Code, Issue, Item, Link, LinkReport, Notice
 from digest.similarity import (
     Sparse,
     cluster,
@@ -44,6 +46,7 @@ from digest.similarity import (
 )
 from digest.workspace import IssueFolder, Workspace, atomic_write
 
+log = logging.getLogger(__name__)
 TRIAGE_NAME = "triage.json"
 CANDIDATES_NAME = "candidates.md"
 LEXICAL_THRESHOLD = 0.35  # average-link cosine for "same story" over TF-IDF n-grams
@@ -240,6 +243,7 @@ class Outcome:
     scores: dict[int, tuple[str, int, str]] = field(default_factory=dict)  # story, score, reason
     budget: int = 0
     requests: int = 0
+    warnings: list[Notice] = field(default_factory=list)  # for the whole issue
 
     def remaining(self, jobs: list[Any]) -> list[Any]:
         """Compose's jobs (index, link, refresh, replace) less the ones decided here; a
@@ -304,6 +308,7 @@ class Triage:
         self.requests = 0
         self.budget = 0
         self.section_counts: dict[str, int] = {}
+        self.warnings: list[Notice] = []
 
     # ------------------------------------------------------------ similarity
 
@@ -317,16 +322,27 @@ class Triage:
             cached = self.cache.get(key)
             vectors.append(cached if isinstance(cached, list) else None)
         missing = [i for i, v in enumerate(vectors) if v is None]
-        for start in range(0, len(missing), EMBEDDING_BATCH):
-            batch = missing[start : start + EMBEDDING_BATCH]
-            self.requests += 1
-            got = await self.judge.embed([texts[i] for i in batch], model)
+        batches = [
+            missing[start : start + EMBEDDING_BATCH]
+            for start in range(0, len(missing), EMBEDDING_BATCH)
+        ]
+        self.requests += len(batches)
+        judge = self.judge
+        answers = await asyncio.gather(
+            *(judge.embed([texts[i] for i in batch], model) for batch in batches)
+        )
+        for batch, got in zip(batches, answers, strict=True):
             if got is None or len(got) != len(batch):
                 return None
             for i, vector in zip(batch, got, strict=True):
                 vectors[i] = dense_unit(vector)
-                await asyncio.to_thread(self.cache.set, keys[i], vectors[i])
+        await asyncio.to_thread(self._store, [(keys[i], vectors[i]) for i in missing])
         return [v for v in vectors if v is not None]
+
+    def _store(self, entries: list[tuple[str, Any]]) -> None:
+        """Write cache entries (off the event loop: each one is fsynced)."""
+        for key, value in entries:
+            self.cache.set(key, value)
 
     # ------------------------------------------------------------ scoring
 
@@ -350,15 +366,35 @@ class Triage:
                 )
             else:
                 todo.append((story, key, text))
-        for start in range(0, len(todo), SCORING_BATCH):
-            batch = todo[start : start + SCORING_BATCH]
-            shown = [
-                {"id": n, "title": text.split("\n", 1)[0], "lede": text.partition("\n")[2]}
-                for n, (_, _, text) in enumerate(batch)
-            ]
-            self.requests += 1
-            answer = await self.judge.score_batch(self.settings.triage.focus, shown, sections)
+        batches = [
+            todo[start : start + SCORING_BATCH] for start in range(0, len(todo), SCORING_BATCH)
+        ]
+        judge = self.judge
+        focus = self.settings.triage.focus
+        self.requests += len(batches)
+        answers = await asyncio.gather(
+            *(
+                judge.score_batch(
+                    focus,
+                    [
+                        {"id": n, "title": text.split("\n", 1)[0], "lede": text.partition("\n")[2]}
+                        for n, (_, _, text) in enumerate(batch)
+                    ],
+                    sections,
+                )
+                for batch in batches
+            )
+        )
+        fresh: list[tuple[str, Any]] = []
+        for batch, answer in zip(batches, answers, strict=True):
             if not answer:
+                self.warnings.append(
+                    Notice(
+                        code=Code.TRIAGE_UNSCORED,
+                        message=f"LLM scoring of {len(batch)} candidates failed; they were "
+                        "scored by focus, past choices and coverage only",
+                    )
+                )
                 continue
             names = {s["name"] for s in sections}
             for row in answer:
@@ -366,13 +402,15 @@ class Triage:
                 if not isinstance(n, int) or not 0 <= n < len(batch):
                     continue
                 story, key, _ = batch[n]
-                score = max(0, min(100, int(row.get("score") or 0)))
+                try:
+                    score = max(0, min(100, round(float(row.get("score") or 0))))
+                except (TypeError, ValueError, OverflowError):
+                    continue  # not a number: this candidate goes without the LLM's score
                 reason = re.sub(r"\s+", " ", str(row.get("reason") or "")).strip()[:160]
                 section = row.get("section") if row.get("section") in names else None
                 out[story.id] = (score, reason, section)
-                await asyncio.to_thread(
-                    self.cache.set, key, {"score": score, "reason": reason, "section": section}
-                )
+                fresh.append((key, {"score": score, "reason": reason, "section": section}))
+        await asyncio.to_thread(self._store, fresh)
         return out
 
     # ------------------------------------------------------------ the run
@@ -389,9 +427,19 @@ class Triage:
         focus_vec = topical[len(entries)]
         history_vecs = topical[len(entries) + 1 :]
 
+        log.debug("triage: lexical vectors ready")
         embedded = None
         if self.judge is not None and any(e.kind == "pool" for e in entries):
             embedded = await self._embeddings([*texts, focus] if focus else texts)
+            if embedded is None:
+                self.warnings.append(
+                    Notice(
+                        code=Code.TRIAGE_LEXICAL,
+                        message="the embeddings request failed (llm.embedding_model = "
+                        f"{self.settings.llm.embedding_model!r}); stories were grouped by "
+                        "lexical similarity",
+                    )
+                )
         if embedded is not None:
             pairs = dense_pairs(embedded[: len(entries)], EMBEDDING_THRESHOLD * 0.5)
             groups = cluster(len(entries), pairs, EMBEDDING_THRESHOLD)
@@ -399,6 +447,7 @@ class Triage:
             pairs = sparse_pairs(vectors, LEXICAL_THRESHOLD * 0.5)
             groups = cluster(len(entries), pairs, LEXICAL_THRESHOLD)
 
+        log.debug("triage: %d groups", len(groups))
         stories: list[Story] = []
         for group in groups:
             members = [entries[i] for i in group]
@@ -430,7 +479,9 @@ class Triage:
             story.id: self._leaning(topical[position[id(story.primary)]], history_vecs)
             for story in stories
         }
+        log.debug("triage: signals ready")
         llm = await self._llm_scores(stories)
+        log.debug("triage: LLM scores ready")
         for story in stories:
             parts: list[tuple[float, float]] = []  # (weight, value 0..1)
             why: list[str] = []
@@ -462,6 +513,7 @@ class Triage:
 
         self._select(stories, outcome)
         outcome.requests = self.requests
+        outcome.warnings = list(self.warnings)
         return outcome
 
     def _leaning(self, vector: Sparse, history: list[Sparse]) -> tuple[float, str]:
@@ -579,7 +631,7 @@ def write_candidates(folder: IssueFolder, stories: list[Story], budget_note: str
         title = escape_title(primary.article.title or primary.link.title or primary.url)
         others = ", ".join(domain(m.url) or m.url for m in story.members[1:])
         also = f" (also {others})" if others else ""
-        reason = re.sub(r"\s+", " ", story.reason)
+        reason = escape_title(story.reason)
         lines.append(
             f"{rank}. **{story.score}** [{title}]({primary.link.url}) — {reason} · "
             f"story `{story.id}` · {domain(primary.url) or primary.link.url}{also}"
@@ -617,7 +669,9 @@ async def plan(
         write_candidates(folder, [], "")
         return None
     hand = [(i, ln) for i, ln in new_links if (i, ln) not in pool]
+    started = time.monotonic()
     fetched = await asyncio.gather(*(fetch(ln) for _, ln in [*pool, *hand]))
+    log.debug("triage: %d links fetched in %.2f s", len(fetched), time.monotonic() - started)
     reports: dict[int, LinkReport] = {}
     entries: list[Entry] = []
     for (index, link), (article, report) in zip([*pool, *hand], fetched, strict=True):
@@ -645,8 +699,11 @@ async def plan(
             article = Article.model_validate(cached) if isinstance(cached, dict) else None
         except ValueError:
             article = None
-        if article is None:
-            continue
+        if article is None:  # the cache was cleared: the entry's own hints, or the item's title
+            title = link.title or (items[made].title if made in items else "")
+            if not (title or link.description):
+                continue
+            article = Article(url=key, final_url=made, title=title, description=link.description)
         kind = "draft" if made in items else "deleted"
         also = items[made].also if made in items else []
         entries.append(Entry(index, link, article, kind, item_url=made, also=also))
@@ -658,7 +715,14 @@ async def plan(
         if made in section_of:
             name = section_of[made]
             triage.section_counts[name] = triage.section_counts.get(name, 0) + 1
+    started = time.monotonic()
     outcome = await triage.run(entries, reports)
+    log.debug(
+        "triage: %d entries decided in %.2f s (%d requests)",
+        len(entries),
+        time.monotonic() - started,
+        outcome.requests,
+    )
     chosen = len(outcome.selected) + len(imported_made)
     note = f"triage.max_items = {settings.triage.max_items}, {chosen} selected"
     if room < settings.triage.max_items - len(imported_made):

@@ -227,6 +227,8 @@ class LLMServer:
         self.prose = False
         self.requests: list[dict[str, Any]] = []  # chat completions
         self.embedding_requests: list[dict[str, Any]] = []
+        self.embedding_arrivals: list[float] = []
+        self.embeddings_status = 200  # another status makes /v1/embeddings fail
         self.headers: list[dict[str, str]] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -344,6 +346,10 @@ class LLMServer:
             return 400, {"error": {"message": "input must be a string or a list of strings"}}, {}
         with self._lock:
             self.embedding_requests.append(body)
+            self.embedding_arrivals.append(time.monotonic())
+        if self.embeddings_status != 200:
+            message = {"error": {"message": "no such model", "type": "invalid_request_error"}}
+            return self.embeddings_status, message, {}
         if self.latency:
             time.sleep(self.latency)
         tokens = sum(len(t) for t in texts) // 4 + 1

@@ -19,7 +19,7 @@ from digest.draft import parse_draft, render_draft
 from digest.errors import DraftError
 from digest.intake import add_links, import_source, link_key
 from digest.models import Article, Issue, Item, Link, Section
-from digest.triage import CANDIDATES_NAME, Entry, choose_primary
+from digest.triage import CANDIDATES_NAME, Entry, choose_primary, clip_room
 from digest.workspace import Workspace, new_issue
 from tests.conftest import article_html
 from tests.llm_server import LLMServer
@@ -370,3 +370,45 @@ def test_corpus_labels(corpus) -> None:
     assert len(corpus) == 300
     assert any(e.korean for e in corpus) and true_pairs(corpus, korean=True)
     assert Path(__file__).with_name("triage_corpus.py").is_file()
+
+
+def test_section_quotas_and_the_email_clip(web, make_workspace, corpus):
+    feed = serve(web, corpus)
+    sections = """
+[[sections]]
+name = "AI"
+description = "language models, coding assistants, database libraries for programmers"
+max_items = 5
+[[sections]]
+name = "Life"
+description = "football, recipes, cooking, property and housing"
+"""
+    ws = workspace(make_workspace, max_items=100, extra=sections)
+    folder = imported_issue(ws, feed)
+    compose(ws, folder, ComposeOptions(offline=True))
+    report = report_of(folder)
+    ok = [x for x in report["links"] if x["status"] == "ok"]
+    assert len(ok) == clip_room() < 100  # Gmail's clip, not max_items, is the limit here
+    assert sum(1 for x in ok if x["section"] == "AI") == 5
+    issue = parse_draft(folder.draft.read_text(encoding="utf-8"), sections=["AI", "Life"])
+    assert [len(s.items) for s in issue.sections] == [5, clip_room() - 5]
+    assert len(folder.email_html.read_bytes()) < 102 * 1024
+    full = [x for x in report["links"] if x["status"] == "candidate" and "is full" in x["reason"]]
+    assert full and all(x["section"] == "AI" for x in full)
+
+
+def test_failed_embeddings_fall_back_to_lexical_with_a_warning(web, make_workspace, corpus):
+    feed = serve(web, small(corpus, 5))
+    llm = LLMServer().start()
+    llm.embeddings_status = 404
+    try:
+        ws = workspace(make_workspace, max_items=3, extra=f'[llm]\nbase_url = "{llm.url}"\n')
+        folder = imported_issue(ws, feed)
+        compose(ws, folder)
+    finally:
+        llm.stop()
+    report = report_of(folder)
+    codes = [w["code"] for w in report["warnings"]]
+    assert "triage-lexical-fallback" in codes
+    assert [x["status"] for x in report["links"]].count("ok") == 3
+    assert any(x["status"] == "merged" for x in report["links"])  # stories still grouped
