@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/fetch.py
 	$(BIN)/python benchmarks/compose.py
 	$(BIN)/python benchmarks/render.py
+	$(BIN)/python benchmarks/extract.py
 
 clean:
 	rm -rf $(VENV) .digest issues/example/{draft.md,draft.md.bak,issue.md,email.html,email.txt,report.json,state.json}

@@ -102,26 +102,51 @@ def prf(common: int, got: int, want: int) -> tuple[float, float, float]:
     return precision, recall, f1
 
 
-def run(name: str, fn: Extractor, pages: list[tuple[str, bytes, str]], verbose: bool) -> None:
-    """Score one extractor on every page and print one summary line."""
-    totals = [0, 0, 0]
-    times = []
+def run(
+    extractors: list[tuple[str, Extractor]], pages: list[tuple[str, bytes, str]], verbose: bool
+) -> None:
+    """Score every extractor on every page; time them interleaved (fair on a busy machine)."""
+    totals = {name: [0, 0, 0] for name, _ in extractors}
+    times: dict[str, list[float]] = {name: [] for name, _ in extractors}
     for page, body, gold in pages:
-        text = fn(body, page)
-        runs = []
+        runs: dict[str, list[float]] = {name: [] for name, _ in extractors}
         for _ in range(RUNS):
+            for name, fn in extractors:
+                started = time.perf_counter()
+                fn(body, page)
+                runs[name].append(time.perf_counter() - started)
+        for name, fn in extractors:
+            times[name].append(statistics.median(runs[name]))
+            common, got, want = overlap(fn(body, page), gold)
+            total = totals[name]
+            total[0], total[1], total[2] = total[0] + common, total[1] + got, total[2] + want
+            if verbose:
+                p, r, f = prf(common, got, want)
+                print(f"  {page:<38} {name:<22} P {p:.3f} R {r:.3f} F1 {f:.3f}")
+    header = f"{'precision':>9} {'recall':>7} {'F1':>6} {'not article':>12} {'ms/page':>8}"
+    print(f"{'extractor':<22} {header}")
+    for name, _ in extractors:
+        p, r, f = prf(*totals[name])
+        ms = statistics.mean(times[name]) * 1000
+        print(f"{name:<22} {p:>9.3f} {r:>7.3f} {f:>6.3f} {100 * (1 - p):>11.1f}% {ms:>8.2f}")
+
+
+def big_page(extractors: list[tuple[str, Extractor]]) -> None:
+    """Time one large page: page 20 with its body (and its related box) repeated 150 times."""
+    body = next(PAGES.glob("20-*.html")).read_bytes()
+    head, rest = body.split(b'<div class="story__body">', 1)
+    inner, tail = rest.split(b'<div class="story__tags">', 1)
+    repeated = inner.replace(b"</div>\n</div>", b"</div>") * 150
+    big = head + b'<div class="story__body">' + repeated + b'</div><div class="story__tags">' + tail
+    cells = []
+    for name, fn in extractors:
+        runs = []
+        for _ in range(3):
             started = time.perf_counter()
-            fn(body, page)
+            fn(big, "big.html")
             runs.append(time.perf_counter() - started)
-        times.append(statistics.median(runs))
-        common, got, want = overlap(text, gold)
-        totals = [totals[0] + common, totals[1] + got, totals[2] + want]
-        if verbose:
-            p, r, f = prf(common, got, want)
-            print(f"    {page:<40} P {p:.3f} R {r:.3f} F1 {f:.3f}")
-    p, r, f = prf(*totals)
-    ms = statistics.mean(times) * 1000
-    print(f"{name:<22} {p:>9.3f} {r:>7.3f} {f:>6.3f} {100 * (1 - p):>13.1f}% {ms:>9.2f}")
+        cells.append(f"{name} {statistics.median(runs) * 1000:.0f} ms")
+    print(f"one {len(big) // 1024} KB page: " + ", ".join(cells))
 
 
 def metadata(pages: list[tuple[str, bytes, str]]) -> None:
@@ -166,11 +191,8 @@ def main() -> None:
         print("rs-trafilatura is not installed: skipped (it ships wheels for CPython 3.12 only)")
     for _, fn in extractors:  # warm-up: imports and first-call costs stay out of the timings
         fn(pages[0][1], pages[0][0])
-    print(
-        f"{'extractor':<22} {'precision':>9} {'recall':>7} {'F1':>6} {'not article':>14} {'ms/page':>9}"
-    )
-    for name, fn in extractors:
-        run(name, fn, pages, verbose)
+    run(extractors, pages, verbose)
+    big_page(extractors)
     if any(name.startswith("rs-") for name, _ in extractors):
         metadata(pages)
 

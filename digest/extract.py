@@ -330,19 +330,21 @@ def is_layout_table(table: HtmlElement) -> bool:
     """Whether a table lays out the page (columns, sidebars) rather than holding data."""
     if table.get("role") in ("presentation", "none"):
         return True
+    rows = _rows(table)
+    cells = [cell for row in rows for cell in row.iterchildren("td", "th")]
     if table.get("summary") or table.find("caption") is not None:
         return False
-    if any(table.find(f".//{tag}") is not None for tag in ("thead", "th", "tfoot", "colgroup")):
+    if any(table.find(tag) is not None for tag in ("thead", "tfoot", "colgroup")):
         return False
     if table.find(".//table") is not None:
         return True
-    cells = [cell for row in _rows(table) for cell in row.iterchildren("td", "th")]
+    if any(cell.tag == "th" for cell in cells):
+        return False
     for cell in cells:
         if any(cell.find(f".//{tag}") is not None for tag in ("p", "h1", "h2", "h3", "form")):
             return True
         if len(_text(cell)) >= 2 * _PROSE and len(cell.findall(".//br")) >= 2:
             return True
-    rows = _rows(table)
     return len(rows) <= 1 or max((len(r.findall("td")) for r in rows), default=0) <= 1
 
 
@@ -396,7 +398,7 @@ def _drop_hidden_copies(body: HtmlElement) -> None:
 
 def _is_related_label(element: HtmlElement) -> bool:
     """Whether an element's whole text is the label of a related-articles block."""
-    if not isinstance(element.tag, str) or element.tag in ("a", "body", "html"):
+    if not isinstance(element.tag, str) or element.tag in ("a", "body", "html") or len(element) > 3:
         return False
     text = _text(element)
     return 0 < len(text) <= 60 and RELATED_LABEL.match(text) is not None
@@ -471,15 +473,15 @@ def _words(text: str) -> list[str]:
     return re.findall(r"\w+", text.lower())
 
 
-# In trafilatura's Markdown: code (kept verbatim), an ordered list's number, a backslash escape
-# before a character that is text to a reader, and inline HTML tags (<u>, <sup>, <sub>).
+# In trafilatura's Markdown: code (kept verbatim), a backslash escape before a character that
+# is text to a reader, and inline HTML tags (<u>, <sup>, <sub>).
 _MARKDOWN_NOISE = re.compile(
     r"(?P<code>```.*?```|`[^`\n]+`)"
-    r"|(?P<item>^[ \t]*\d{1,9}[.)] )"
     r"|(?P<escape>\\+)(?P<char>[*_`~\[\]<>#+\-.)!|{}()])"
     r"|(?P<tag></?(?:u|ins|mark|small|span|sub|sup)>)",
-    re.M | re.S | re.I,
+    re.S | re.I,
 )
+_ORDERED_ITEM = re.compile(r"^([ \t]*)(\d{1,9})[.)] ")
 
 
 def plain_markdown(text: str) -> str:
@@ -488,13 +490,32 @@ def plain_markdown(text: str) -> str:
     def plain(match: re.Match[str]) -> str:
         if match["code"]:
             return match["code"]
-        if match["item"]:
-            return match["item"][: len(match["item"]) - len(match["item"].lstrip())] + "- "
         if match["escape"]:
             return "\\" * (len(match["escape"]) // 2) + match["char"]
         return "^" if match["tag"].lower() == "<sup>" else ""
 
-    return _MARKDOWN_NOISE.sub(plain, text.strip())
+    return _MARKDOWN_NOISE.sub(plain, _bullet_ordered_lists(text.strip()))
+
+
+def _bullet_ordered_lists(text: str) -> str:
+    """Turn "1. ", "2. ", ... of ordered lists into "- " (a line "2026. 2. 8." stays as it is)."""
+    lines = text.split("\n")
+    expected: dict[int, int] = {}  # per indentation: the number the next item must carry
+    fenced = False
+    for i, line in enumerate(lines):
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+        item = None if fenced else _ORDERED_ITEM.match(line)
+        if item is None:
+            if not line.startswith((" ", "\t", "- ")):
+                expected.clear()  # a paragraph or a blank line ends the lists
+            continue
+        indent, number = len(item[1]), int(item[2])
+        expected = {k: v for k, v in expected.items() if k <= indent}
+        if number == expected.get(indent, 1):
+            lines[i] = item[1] + "- " + line[item.end() :]
+            expected[indent] = number + 1
+    return "\n".join(lines)
 
 
 def page_language(html: str) -> str | None:

@@ -390,12 +390,14 @@ def test_plain_markdown_keeps_code_and_literal_backslashes() -> None:
 
     markdown = (
         "## Set\\-up\n\nRun `pip install a_b\\_c` then:\n\n1. open C:\\temp\\_dir, not \\\\\\_\n"
-        "2. x<sup>2</sup> and H<sub>2</sub>O\n  10. nested\n\n```\n1. not_a\\_list\n```\n\n"
+        "2. x<sup>2</sup> and H<sub>2</sub>O\n  1. nested\n3. third\n\n```\n1. not_a\\_list\n```\n\n"
+        "2026. 2. 8. 21:10\n\n"
         "\\1. starts with a number\n\nPrice: \\*\\*special\\*\\* \\[draft\\] \\<tag\\>"
     )
     assert plain_markdown(markdown) == (
         "## Set-up\n\nRun `pip install a_b\\_c` then:\n\n- open C:\\temp_dir, not \\_\n"
-        "- x^2 and H2O\n  - nested\n\n```\n1. not_a\\_list\n```\n\n"
+        "- x^2 and H2O\n  - nested\n- third\n\n```\n1. not_a\\_list\n```\n\n"
+        "2026. 2. 8. 21:10\n\n"
         "\\1. starts with a number\n\nPrice: **special** [draft] <tag>"
     )
 
