@@ -422,6 +422,11 @@ def test_data_tables_are_kept(web: WebServer) -> None:
     article = served_page(web, "13-")
     assert "| Frozen meals | 188 | 168 | +12% |" in article.text
     assert_article_kept(article, "13-")
+    article = served_page(web, "19-")  # a data table inside a layout table's cell
+    assert "| Men's double sculls | Okoro / Lindgren | 1st | 7:05 |" in article.text
+    for leak in ["Boathouse opening hours", "Contact us", "registered charity"]:
+        assert leak not in article.text, leak
+    assert_article_kept(article, "19-")
 
 
 def test_the_labelled_pages_score_above_the_issue_targets() -> None:
