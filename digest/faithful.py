@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from digest.models import Bullet, Code, Notice, bullet_texts
@@ -212,68 +213,83 @@ def _script(text: str) -> str:
     return "ko" if hangul > latin else "latin"
 
 
+@dataclass
+class _Source:
+    """What the bullets are checked against, computed once per article."""
+
+    values: set[str]
+    dates: list[tuple[tuple[int, int], int | None, tuple[int, int]]]
+    normalized: str
+    script: str
+
+
+def _missing_dates(text: str, source: _Source, covered: list[tuple[int, int]]) -> list[Notice]:
+    found = []
+    for (month, day), year, span in _dates(text):
+        covered.append(span)
+        if not any(
+            (m, d) == (month, day) and (year is None or y is None or y == year)
+            for (m, d), y, _ in source.dates
+        ):
+            when = f"{year}-{month:02d}-{day:02d}" if year else f"{month:02d}-{day:02d}"
+            message = f'date {when} not found in the source: "{shorten(text, 80)}"'
+            found.append(Notice(code=Code.DATE_NOT_IN_SOURCE, message=message))
+    return found
+
+
+def _missing_figures(text: str, source: _Source, covered: list[tuple[int, int]]) -> list[Notice]:
+    found = []
+    for match in _KO_COMPOUND.finditer(text):
+        compound = _ko_compound(match.group(0))
+        if compound is None or any(a <= match.start() < b for a, b in covered):
+            continue
+        covered.append(match.span())
+        if _key(compound) not in source.values:
+            message = (
+                f'figure {match.group(0).strip()!r} not found in the source: "{shorten(text, 80)}"'
+            )
+            found.append(Notice(code=Code.FIGURE_NOT_IN_SOURCE, message=message))
+    for match in _FIGURE.finditer(text):
+        if any(a <= match.start() < b for a, b in covered):
+            continue
+        figure = match.group(0).strip()
+        digits = match.group("num").replace(",", "")
+        has_unit = bool(match.group("word") or match.group("letter") or match.group("ko"))
+        percent = text[match.end() : match.end() + 2].lstrip().startswith(("%", "퍼"))
+        if len(digits) == 1 and not has_unit and not percent:
+            continue  # single digits ("3 ways", "2배") are too common to judge
+        if not _values(match) & source.values:
+            message = f'figure {figure!r} not found in the source: "{shorten(text, 80)}"'
+            found.append(Notice(code=Code.FIGURE_NOT_IN_SOURCE, message=message))
+    return found
+
+
+def _missing_quotes(text: str, source: _Source) -> list[Notice]:
+    found = []
+    for groups in _QUOTE.findall(text):
+        quote = (groups[0] or groups[1]).strip()
+        if _script(quote) != source.script:
+            continue  # a translated quotation cannot match the source verbatim
+        if _normalize(quote) not in source.normalized:
+            message = f'quoted phrase "{shorten(quote, 80)}" not found in the source'
+            found.append(Notice(code=Code.QUOTE_NOT_IN_SOURCE, message=message))
+    return found
+
+
 def unsupported_claims(bullets: list[Bullet], source: str) -> list[Notice]:
     """A notice for each figure, date or quote in the bullets not found in the source."""
     if not source.strip():
         return []
-    values = _source_values(source)
-    source_dates = _dates(source)
-    normalized_source = _normalize(source)
-    source_script = _script(source[:5000])
+    checked = _Source(
+        values=_source_values(source),
+        dates=_dates(source),
+        normalized=_normalize(source),
+        script=_script(source[:5000]),
+    )
     warnings: list[Notice] = []
     for text in bullet_texts(bullets):
         covered: list[tuple[int, int]] = []
-        for (month, day), year, span in _dates(text):
-            covered.append(span)
-            if not any(
-                (m, d) == (month, day) and (year is None or y is None or y == year)
-                for (m, d), y, _ in source_dates
-            ):
-                when = f"{year}-{month:02d}-{day:02d}" if year else f"{month:02d}-{day:02d}"
-                warnings.append(
-                    Notice(
-                        code=Code.DATE_NOT_IN_SOURCE,
-                        message=f'date {when} not found in the source: "{shorten(text, 80)}"',
-                    )
-                )
-        for match in _KO_COMPOUND.finditer(text):
-            compound = _ko_compound(match.group(0))
-            if compound is None or any(a <= match.start() < b for a, b in covered):
-                continue
-            covered.append(match.span())
-            if _key(compound) not in values:
-                warnings.append(
-                    Notice(
-                        code=Code.FIGURE_NOT_IN_SOURCE,
-                        message=f"figure {match.group(0).strip()!r} not found in the source: "
-                        f'"{shorten(text, 80)}"',
-                    )
-                )
-        for match in _FIGURE.finditer(text):
-            if any(a <= match.start() < b for a, b in covered):
-                continue
-            figure = match.group(0).strip()
-            digits = match.group("num").replace(",", "")
-            has_unit = bool(match.group("word") or match.group("letter") or match.group("ko"))
-            percent = text[match.end() : match.end() + 2].lstrip().startswith(("%", "퍼"))
-            if len(digits) == 1 and not has_unit and not percent:
-                continue  # single digits ("3 ways", "2배") are too common to judge
-            if not _values(match) & values:
-                warnings.append(
-                    Notice(
-                        code=Code.FIGURE_NOT_IN_SOURCE,
-                        message=f'figure {figure!r} not found in the source: "{shorten(text, 80)}"',
-                    )
-                )
-        for groups in _QUOTE.findall(text):
-            quote = (groups[0] or groups[1]).strip()
-            if _script(quote) != source_script:
-                continue  # a translated quotation cannot match the source verbatim
-            if _normalize(quote) not in normalized_source:
-                warnings.append(
-                    Notice(
-                        code=Code.QUOTE_NOT_IN_SOURCE,
-                        message=f'quoted phrase "{shorten(quote, 80)}" not found in the source',
-                    )
-                )
+        warnings += _missing_dates(text, checked, covered)
+        warnings += _missing_figures(text, checked, covered)
+        warnings += _missing_quotes(text, checked)
     return list(dict.fromkeys(warnings))

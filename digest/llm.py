@@ -27,11 +27,13 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
+from jinja2 import TemplateError
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from digest.cache import JsonCache, stable_hash
 from digest.config import LLMSettings, Secrets
 from digest.draft import clean_bullets, clean_inline, default_closing_title
+from digest.errors import ConfigError
 from digest.models import (
     Article,
     Bullet,
@@ -42,9 +44,11 @@ from digest.models import (
     LLMStats,
     Notice,
     Summary,
+    SummaryContext,
 )
+from digest.offline import OfflineSummarizer
 from digest.retry import backoff, retry_after
-from digest.summarize import OfflineSummarizer, SummaryContext
+from digest.templates import make_environment
 from digest.text import looks_korean, split_sentences
 
 T = TypeVar("T")
@@ -389,7 +393,7 @@ class OpenAISummarizer:
         self._disabled: str | None = None
         self.endpoint = public_endpoint(base_url)
         self._offline = OfflineSummarizer()
-        self._env = self._environment(templates_dir)
+        self._env = make_environment(templates_dir, trim_blocks=False)
         self._prompt_hash = stable_hash(
             *(
                 self._env.loader.get_source(self._env, f"prompts/{name}")[0]  # type: ignore[union-attr]
@@ -404,26 +408,7 @@ class OpenAISummarizer:
             else price
         )
 
-    @staticmethod
-    def _environment(templates_dir: Path | None) -> Any:
-        from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
-
-        from digest.render import builtin_templates_dir
-
-        loaders = [FileSystemLoader(str(templates_dir))] if templates_dir else []
-        loaders.append(FileSystemLoader(str(builtin_templates_dir())))
-        return Environment(
-            loader=ChoiceLoader(loaders),
-            undefined=StrictUndefined,
-            autoescape=False,
-            keep_trailing_newline=False,
-        )
-
     def _render(self, name: str, **values: Any) -> str:
-        from jinja2 import TemplateError
-
-        from digest.errors import ConfigError
-
         try:
             return self._env.get_template(f"prompts/{name}").render(**values).strip()
         except TemplateError as exc:

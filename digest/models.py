@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+if TYPE_CHECKING:
+    from digest.config import SectionSettings
 
 
 class Code(StrEnum):
@@ -222,3 +226,12 @@ class Report(BaseModel):
     fetch: FetchStats = Field(default_factory=FetchStats)
 
     _warnings = field_validator("warnings", mode="before")(_notices)
+
+
+@dataclass
+class SummaryContext:
+    """What every summary request shares: language, sections, the newsletter."""
+
+    language: str = "ko"
+    sections: list[SectionSettings] = field(default_factory=list)
+    newsletter: str = ""

@@ -12,7 +12,7 @@ from typing import Any
 
 from digest.compose import render_issue
 from digest.errors import DigestError
-from digest.render import builtin_templates_dir
+from digest.templates import builtin_templates_dir
 from digest.workspace import IssueFolder, Workspace
 
 RELOAD_SCRIPT = """<script>

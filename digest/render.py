@@ -11,18 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jinja2 import (
-    ChoiceLoader,
-    Environment,
-    FileSystemLoader,
-    StrictUndefined,
-    TemplateError,
-)
+from jinja2 import TemplateError
 from markupsafe import Markup
 
 from digest.config import Settings
 from digest.errors import RenderError
 from digest.models import Bullet, Issue, Item
+from digest.templates import builtin_templates_dir, make_environment
 from digest.text import display_width, shorten
 from digest.workspace import IssueFolder, atomic_write
 
@@ -58,13 +53,6 @@ LABELS: dict[str, dict[str, str]] = {
 def labels_for(language: str) -> dict[str, str]:
     """The email's own words in the newsletter's language (English when unknown)."""
     return LABELS.get(language.split("-")[0].lower(), LABELS["en"])
-
-
-def builtin_templates_dir() -> Path:
-    """The built-in theme: shipped in the wheel, or the repository's templates/."""
-    here = Path(__file__).resolve().parent
-    packaged = here / "_templates"
-    return packaged if packaged.is_dir() else here.parent / "templates"
 
 
 def _is_safe_link(url: str) -> bool:
@@ -176,20 +164,7 @@ class Renderer:
 
     def __init__(self, settings: Settings, workspace_templates: Path | None = None) -> None:
         self.settings = settings
-        loaders = []
-        if workspace_templates is not None and workspace_templates.is_dir():
-            loaders.append(FileSystemLoader(str(workspace_templates)))
-        loaders.append(FileSystemLoader(str(builtin_templates_dir())))
-        self.env = Environment(
-            loader=ChoiceLoader(loaders),
-            undefined=StrictUndefined,
-            autoescape=lambda name: (
-                name is not None and name.endswith((".html.j2", ".mjml.j2", ".mjml"))
-            ),
-            trim_blocks=True,
-            lstrip_blocks=True,
-            keep_trailing_newline=True,
-        )
+        self.env = make_environment(workspace_templates)
         self.env.filters["inline"] = inline_html
         self.env.filters["title"] = title_html
         self.env.filters["markdown"] = block_html

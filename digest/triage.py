@@ -563,7 +563,7 @@ class Triage:
 
     def _select(self, stories: list[Story], outcome: Outcome) -> None:
         """Fill the budget with the best stories; quotas per section; the rest are candidates."""
-        from digest.summarize import choose_section
+        from digest.offline import choose_section
 
         names = self.settings.section_names()
         quotas = {s.name: s.max_items for s in self.settings.sections if s.max_items}
