@@ -46,6 +46,7 @@ LONG_FUNCTIONS: dict[str, str] = {
     "send.send_issue": "pending: split",
     "send._deliver": "pending: split",
     "triage.Triage.run": "pending: split",
+    "triage.Triage._llm_scores": "pending: split",
     "triage.plan": "pending: split",
 }
 
