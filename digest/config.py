@@ -53,6 +53,7 @@ class LLMSettings(_Table):
     base_url: str = ""
     concurrency: int = Field(default=8, ge=1, le=256)
     max_input_chars: int = Field(default=24000, ge=500)
+    max_parts: int = Field(default=6, ge=1, le=50)
     max_retries: int = Field(default=4, ge=0, le=20)
     timeout: float = Field(default=60, gt=0)
     embedding_model: str = "text-embedding-3-small"

@@ -12,6 +12,10 @@ A refused connection, an unknown host, a refused key (401/403), an unknown model
 probe whose retries all ran out makes the endpoint unusable for the rest of the run at once
 (`unavailable` says why, naming the endpoint and the model): every item then falls back
 without another request.
+
+An article longer than `llm.max_input_chars` is summarized in parts (map: one request per
+part, cut on paragraph boundaries; then one merge request over the parts' bullets); at most
+`llm.max_parts` parts are read and the rest is cut with an `article-cut` warning.
 """
 
 from __future__ import annotations
@@ -84,7 +88,8 @@ LANGUAGE_NAMES = {
 }
 
 _DELIMITER = re.compile(
-    r"<(\s*/?\s*(?:article|note|title_hint|description|items|candidates|focus)\b)", re.I
+    r"<(\s*/?\s*(?:article|note|title_hint|description|items|candidates|focus|parts|part)\b)",
+    re.I,
 )
 _REFUSAL = re.compile(
     r"^\W*(i'?m sorry|i am sorry|sorry,|i can(?:'|no)t|i can not|i'?m unable|i am unable|"
@@ -210,6 +215,18 @@ def cut_text(text: str, limit: int) -> tuple[str, bool]:
         if index >= limit // 2:
             return head[: index + len(boundary.rstrip())].rstrip(), True
     return head.rstrip(), True
+
+
+def split_parts(text: str, limit: int, max_parts: int) -> tuple[list[str], bool]:
+    """Consecutive parts of at most `limit` characters (cut like cut_text), at most
+    `max_parts` of them; True when text was left over."""
+    parts: list[str] = []
+    rest = text
+    while rest and len(parts) < max_parts:
+        part, was_cut = cut_text(rest, limit)
+        parts.append(part)
+        rest = rest[len(part) :].lstrip() if was_cut else ""
+    return parts, bool(rest)
 
 
 def _clean(text: str) -> str:
@@ -394,6 +411,9 @@ class OpenAISummarizer:
         self.endpoint = public_endpoint(base_url)
         self._offline = OfflineSummarizer()
         self._env = make_environment(templates_dir, trim_blocks=False)
+        self._merge_hash = stable_hash(
+            self._env.loader.get_source(self._env, "prompts/merge_user.md.j2")[0]  # type: ignore[union-attr]
+        )
         self._prompt_hash = stable_hash(
             *(
                 self._env.loader.get_source(self._env, f"prompts/{name}")[0]  # type: ignore[union-attr]
@@ -623,10 +643,11 @@ class OpenAISummarizer:
         schema: dict[str, Any],
         parse_json: Callable[[str], T],
         parse_text: Callable[[str], T],
+        user_template: str | None = None,
     ) -> T:
         """A parsed answer: json_schema, then json_object, then plain text; one repair."""
         repair: list[dict[str, str]] = []
-        user = self._render(f"{kind}_user.md.j2", **values)
+        user = self._render(user_template or f"{kind}_user.md.j2", **values)
         while True:
             mode = self.mode
             output = "text" if mode == "text" else "json"
@@ -714,18 +735,26 @@ class OpenAISummarizer:
     async def summarize(
         self, article: Article, link: Link, ctx: SummaryContext, *, fresh: bool = False
     ) -> Summary:
-        """Summarize one article with the LLM (cached unless fresh); offline when it fails."""
-        text, was_cut = cut_text(neutralize(article.text).strip(), self.settings.max_input_chars)
+        """Summarize one article with the LLM (cached unless fresh); offline when it fails.
+        A long article is summarized in parts, then merged (see the module docstring)."""
+        limit, max_parts = self.settings.max_input_chars, self.settings.max_parts
+        parts, was_cut = split_parts(neutralize(article.text).strip(), limit, max_parts)
+        text = "\n\n".join(parts)
         warnings: list[Notice] = []
         if was_cut:
+            read = len(text)
             warnings.append(
                 Notice(
                     code=Code.ARTICLE_CUT,
-                    message=f"article cut to {len(text):,} of {len(article.text):,} characters "
-                    f"for the LLM (llm.max_input_chars = {self.settings.max_input_chars})",
+                    message=f"article cut to {read:,} of {len(article.text):,} characters for "
+                    f"the LLM: {_plural(len(parts), 'part')} of at most {limit:,} "
+                    f"(llm.max_input_chars = {limit}, llm.max_parts = {max_parts}); "
+                    "the rest was not summarized",
                 )
             )
         key = self.cache_key(text, link, ctx)
+        if len(parts) > 1:
+            key = stable_hash(key, "parts-v1", self._merge_hash, str(limit), str(len(parts)))
         cached = None if fresh else self.cache.get(key)
         if cached is not None:
             try:
@@ -738,11 +767,8 @@ class OpenAISummarizer:
                 if link.section:
                     summary.section = link.section
                 return summary
-        names = [s.name for s in ctx.sections]
         values = {
             "shared": self._shared(ctx),
-            "article": text,
-            "cut": was_cut,
             "url": article.final_url
             if article.final_url.startswith(("http://", "https://"))
             else "",
@@ -751,18 +777,72 @@ class OpenAISummarizer:
             "note": neutralize(_clean(link.note or "")),
         }
         try:
-            draft = await self._answer(
-                "summary",
-                values,
-                summary_schema(names),
-                lambda c: parse_summary_json(c, names),
-                lambda c: parse_markdown(c, names),
-            )
+            if len(parts) == 1:
+                draft = await self._summary_of(values, parts[0], 1, 1, was_cut, ctx)
+            else:
+                draft = await self._summary_in_parts(values, parts, was_cut, ctx)
         except _Failure as exc:
             return self._fallback(article, link, ctx, str(exc), warnings)
         summary = self._summary(draft, article, link, ctx, warnings)
         await asyncio.to_thread(self.cache.set, key, summary.model_dump(mode="json"))
         return summary
+
+    async def _summary_of(
+        self,
+        values: dict[str, Any],
+        text: str,
+        part: int,
+        parts: int,
+        cut: bool,
+        ctx: SummaryContext,
+    ) -> SummaryDraft:
+        """One summary request over an article (or one part of it)."""
+        names = [s.name for s in ctx.sections]
+        return await self._answer(
+            "summary",
+            {**values, "article": text, "cut": cut, "part": part, "parts": parts},
+            summary_schema(names),
+            lambda c: parse_summary_json(c, names),
+            lambda c: parse_markdown(c, names),
+        )
+
+    async def _summary_in_parts(
+        self, values: dict[str, Any], parts: list[str], cut: bool, ctx: SummaryContext
+    ) -> SummaryDraft:
+        """Map: a summary of each part (concurrently); reduce: one merge request over them."""
+        count = len(parts)
+
+        async def one(index: int, text: str) -> SummaryDraft:
+            try:
+                return await self._summary_of(
+                    values, text, index + 1, count, cut and index == count - 1, ctx
+                )
+            except _Failure as exc:
+                raise _Failure(f"part {index + 1} of {count}: {exc}") from None
+
+        answers = await asyncio.gather(
+            *(one(i, text) for i, text in enumerate(parts)), return_exceptions=True
+        )
+        for answer in answers:
+            if isinstance(answer, BaseException):
+                raise answer
+        drafts = [answer for answer in answers if isinstance(answer, SummaryDraft)]
+
+        def shown(bullets: list[Bullet]) -> list[dict[str, Any]]:
+            return [{"text": neutralize(b.text), "children": shown(b.children)} for b in bullets]
+
+        names = [s.name for s in ctx.sections]
+        try:
+            return await self._answer(
+                "summary",
+                {**values, "parts": [{"bullets": shown(_bullets(d.bullets))} for d in drafts]},
+                summary_schema(names),
+                lambda c: parse_summary_json(c, names),
+                lambda c: parse_markdown(c, names),
+                user_template="merge_user.md.j2",
+            )
+        except _Failure as exc:
+            raise _Failure(f"merging the {count} parts: {exc}") from None
 
     def _summary(
         self,

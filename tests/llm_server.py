@@ -121,7 +121,8 @@ def _between(text: str, tag: str) -> str | None:
 def _user_text(body: dict[str, Any]) -> str:
     """The user message holding the data (a repair request comes after it)."""
     parts = [m.get("content") or "" for m in body.get("messages", []) if m.get("role") == "user"]
-    with_data = [p for p in parts if "<article>" in p or "<items>" in p or "<candidates>" in p]
+    tags = ("<article>", "<items>", "<candidates>", "<parts>")
+    with_data = [p for p in parts if any(tag in p for tag in tags)]
     return (with_data or parts or [""])[0]
 
 
@@ -174,6 +175,28 @@ def triage_answer(user: str, with_section: list[str] | None) -> str:
     return json.dumps({"scores": rows})
 
 
+def _merge_answer(merged: str, response_format: dict[str, Any]) -> str:
+    """The answer to a merge request: the first top-level bullet of each part."""
+    parts = re.findall(r"<part>(.*?)</part>", merged, re.S)
+    firsts = [re.findall(r"^- (.+)$", part, re.M)[:1] for part in parts]
+    texts = [first[0] for first in firsts if first] or ["Nothing to merge"]
+    if response_format.get("type") == "text":
+        return "# Server title\n\n" + "\n".join(f"- {t}" for t in texts)
+    schema = (
+        response_format.get("schema") or response_format.get("json_schema", {}).get("schema") or {}
+    )
+    enum = schema.get("properties", {}).get("section", {}).get("enum")
+    summary: dict[str, Any] = {
+        "title": "Server title",
+        "translated_title": None,
+        "bullets": [{"text": t, "children": []} for t in texts],
+        "tags": ["merged"],
+    }
+    if enum:
+        summary["section"] = enum[0]
+    return json.dumps(summary, ensure_ascii=False)
+
+
 def default_answer(body: dict[str, Any]) -> str:
     """A valid answer for the request's format, derived from its article or items."""
     user = _user_text(body)
@@ -193,6 +216,9 @@ def default_answer(body: dict[str, Any]) -> str:
         if response_format.get("type") == "text":
             return "\n".join(f"- {b}" for b in bullets)
         return json.dumps({"bullets": bullets})
+    merged = _between(user, "parts")
+    if merged is not None:  # a merge request: the first bullet of every part, in order
+        return _merge_answer(merged, response_format)
     article = _between(user, "article") or ""
     sentences = [s.strip() for s in _SENTENCE.split(" ".join(article.split())) if s.strip()]
     first = sentences[0] if sentences else "Nothing to say"
