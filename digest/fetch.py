@@ -207,6 +207,93 @@ class GuardedBackend:
         await self.inner.sleep(seconds)
 
 
+_CORE_ERRORS = (
+    "TimeoutException",
+    "NetworkError",
+    "ProtocolError",
+    "ProxyError",
+    "UnsupportedProtocol",
+)
+
+
+def _httpx_error(exc: Exception, request: httpx.Request) -> Exception:
+    """An httpcore exception as httpx's own of the same name, as httpx's transport maps them."""
+    import httpx
+
+    for kind in type(exc).__mro__:
+        twin = getattr(httpx, kind.__name__, None)
+        if isinstance(twin, type) and issubclass(twin, httpx.TransportError):
+            return twin(str(exc), request=request)
+    return exc
+
+
+def _core_request(request: httpx.Request) -> Any:
+    """The httpcore request for an httpx request."""
+    import httpcore
+
+    url = request.url
+    return httpcore.Request(
+        method=request.method,
+        url=httpcore.URL(
+            scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path
+        ),
+        headers=request.headers.raw,
+        content=request.stream,
+        extensions=request.extensions,
+    )
+
+
+def guarded_transport(resolver: Resolver, allow_private: bool, connections: int) -> Any:
+    """An httpx transport over httpcore's public pool, connecting through GuardedBackend."""
+    # httpx's own transport takes no network backend: this one builds the pool itself
+    # (certificates and SSL_CERT_FILE as httpx does) and maps httpcore's errors as httpx does.
+    import httpcore
+    import httpx
+
+    errors = tuple(getattr(httpcore, name) for name in _CORE_ERRORS)
+
+    class Body(httpx.AsyncByteStream):
+        def __init__(self, stream: Any, request: httpx.Request) -> None:
+            self.stream, self.request = stream, request
+
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            try:
+                async for part in self.stream:
+                    yield part
+            except errors as exc:
+                raise _httpx_error(exc, self.request) from exc
+
+        async def aclose(self) -> None:
+            await self.stream.aclose()
+
+    class Transport(httpx.AsyncBaseTransport):
+        def __init__(self) -> None:
+            self.pool = httpcore.AsyncConnectionPool(
+                ssl_context=httpx.create_ssl_context(),
+                max_connections=connections,
+                max_keepalive_connections=connections,
+                keepalive_expiry=5.0,
+                network_backend=GuardedBackend(resolver, allow_private),  # type: ignore[arg-type]
+            )
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            try:
+                response = await self.pool.handle_async_request(_core_request(request))
+            except errors as exc:
+                raise _httpx_error(exc, request) from exc
+            return httpx.Response(
+                status_code=response.status,
+                headers=response.headers,
+                stream=Body(response.stream, request),
+                extensions=response.extensions,
+            )
+
+        async def aclose(self) -> None:
+            await self.pool.aclose()
+
+    return Transport()
+
+
 # ---------------------------------------------------------------- bounded decoding
 
 
@@ -412,13 +499,8 @@ class Fetcher:
         import httpx
 
         limit = self.settings.concurrency
-        transport = httpx.AsyncHTTPTransport(
-            limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit)
-        )
         # The guard lives in the connection layer: httpcore's pool takes a network backend.
-        transport._pool._network_backend = GuardedBackend(  # type: ignore[attr-defined,assignment]
-            self.resolver, self.settings.allow_private_hosts
-        )
+        transport = guarded_transport(self.resolver, self.settings.allow_private_hosts, limit)
         timeout = self.settings.timeout
         return httpx.AsyncClient(
             transport=transport,

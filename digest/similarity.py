@@ -140,9 +140,7 @@ def dense_pairs(vectors: Sequence[Sequence[float]], floor: float) -> dict[tuple[
     matrix = np.asarray(vectors, dtype=np.float32)
     sims = np.triu(matrix @ matrix.T, k=1)
     rows, cols = np.nonzero(sims >= floor)
-    return {
-        (int(i), int(j)): float(sims[i, j]) for i, j in zip(rows, cols, strict=True) if i < j
-    }
+    return {(int(i), int(j)): float(sims[i, j]) for i, j in zip(rows, cols, strict=True) if i < j}
 
 
 def cluster(count: int, pairs: dict[tuple[int, int], float], threshold: float) -> list[list[int]]:
