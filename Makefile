@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/render.py
 	$(BIN)/python benchmarks/extract.py
 	$(BIN)/python benchmarks/long_article.py
+	$(BIN)/python benchmarks/triage.py
 
 clean:
 	rm -rf $(VENV) .digest issues/example/{draft.md,draft.md.bak,issue.md,email.html,email.txt,report.json,state.json}

@@ -113,6 +113,16 @@ class ComposeResult:
         return [link for link in self.report.links if link.status == "ok" and not is_fallback(link)]
 
     @property
+    def candidates(self) -> list[LinkReport]:
+        """Imported links triage did not select (listed in candidates.md)."""
+        return [link for link in self.report.links if link.status == "candidate"]
+
+    @property
+    def merged(self) -> list[LinkReport]:
+        """Links that report the same story as an item (shown under it)."""
+        return [link for link in self.report.links if link.status == "merged"]
+
+    @property
     def warnings(self) -> list[tuple[str, Notice]]:
         return [(link.url, w) for link in self.report.links for w in link.warnings]
 

@@ -663,7 +663,9 @@ async def plan(
     settings = ws.settings
     if settings.triage.max_items <= 0:
         return None
+    # Promoted, or also written in links.yaml without `imported:` (the editor moved it there).
     promoted = set(read_triage_state(folder)["promoted"])
+    promoted |= {link_key(ln) for ln in read_links(folder.links) if not ln.imported}
     pool = [(i, ln) for i, ln in new_links if ln.imported and link_key(ln) not in promoted]
     if not pool:
         write_candidates(folder, [], "")
@@ -676,9 +678,8 @@ async def plan(
     entries: list[Entry] = []
     for (index, link), (article, report) in zip([*pool, *hand], fetched, strict=True):
         kind = "pool" if (index, link) in pool else "hand"
-        if article is None:
-            if kind == "pool":
-                reports[index] = report
+        if article is None:  # failed: reported now (a hand-added link is not fetched twice)
+            reports[index] = report
             continue
         entries.append(Entry(index, link, article, kind))
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from typer.testing import CliRunner
 
 from digest.cli import app
 from digest.compose import ComposeOptions, compose
+from digest.config import load_settings
 from digest.draft import parse_draft, render_draft
 from digest.errors import DraftError
 from digest.intake import add_links, import_source, link_key
@@ -24,6 +26,7 @@ from digest.workspace import Workspace, new_issue
 from tests.conftest import article_html
 from tests.llm_server import LLMServer
 from tests.triage_corpus import FOCUS, build, feed_xml, page_html, true_pairs
+from tests.webserver import WebServer
 
 runner = CliRunner()
 TOML = """
@@ -86,9 +89,41 @@ def corpus():
     return build()
 
 
-def test_corpus_offline_groups_stories_and_keeps_the_budget(web, make_workspace, corpus):
+@pytest.fixture(scope="module")
+def site(corpus):
+    """One page server for the whole corpus (module-wide, so that fetched articles can be
+    shared between tests through a copy of the article cache)."""
+    web = WebServer().start()
     feed = serve(web, corpus)
-    ws = workspace(make_workspace)
+    yield web, feed
+    web.stop()
+
+
+@pytest.fixture(scope="module")
+def articles(site, tmp_path_factory) -> Path:
+    """The article cache after fetching and extracting all 300 pages once (a real compose)."""
+    web, feed = site
+    root = tmp_path_factory.mktemp("warm") / "ws"
+    (root / "issues").mkdir(parents=True)
+    (root / "digest.toml").write_text(TOML.format(max_items=1, focus=FOCUS), encoding="utf-8")
+    ws = Workspace(root, *load_settings(root / "digest.toml", environ={}))
+    folder = imported_issue(ws, feed)
+    compose(ws, folder, ComposeOptions(offline=True))
+    assert [x["status"] for x in report_of(folder)["links"]].count("failed") == 0
+    return ws.cache_dir / "articles"
+
+
+def warmed(ws: Workspace, articles: Path) -> Workspace:
+    """A workspace whose article cache already holds the corpus."""
+    shutil.copytree(articles, ws.cache_dir / "articles")
+    return ws
+
+
+def test_corpus_offline_groups_stories_and_keeps_the_budget(
+    site, articles, make_workspace, corpus, monkeypatch
+):
+    web, feed = site
+    ws = warmed(workspace(make_workspace), articles)
     folder = imported_issue(ws, feed)
     result = compose(ws, folder, ComposeOptions(offline=True))
     report = report_of(folder)
@@ -155,12 +190,18 @@ def test_corpus_offline_groups_stories_and_keeps_the_budget(web, make_workspace,
     assert [x["status"] for x in again["links"]].count("cached") == 20
     assert [x["status"] for x in again["links"]].count("merged") == statuses.count("merged")
 
+    # A smaller budget later never takes items out of the draft.
+    monkeypatch.setenv("DIGEST_TRIAGE__MAX_ITEMS", "5")
+    compose(Workspace.load(explicit=ws.root), folder, ComposeOptions(offline=True))
+    assert folder.draft.read_bytes() == after["draft.md"]
 
-def test_llm_requests_are_counted(web, make_workspace, corpus):
-    feed = serve(web, corpus)
+
+def test_llm_requests_are_counted(site, articles, make_workspace, corpus):
+    web, feed = site
     llm = LLMServer().start()
     try:
         ws = workspace(make_workspace, extra=f'[llm]\nbase_url = "{llm.url}"\n')
+        ws = warmed(ws, articles)
         folder = imported_issue(ws, feed)
         compose(ws, folder)
         report = report_of(folder)
@@ -172,6 +213,9 @@ def test_llm_requests_are_counted(web, make_workspace, corpus):
         assert 0 < len(scoring) <= math.ceil(len(stories) / 30) <= math.ceil(300 / 30)
         for request in scoring:  # titles and ledes only, never the full article
             assert "<article>" not in request["messages"][-1]["content"]
+            assert request["response_format"]["type"] == "json_schema"  # structured output
+            assert request["response_format"]["json_schema"]["name"] == "triage"
+            assert request["messages"][-1]["content"].count("\n[") <= 30
         summaries = [r for r in llm.requests if "<article>" in r["messages"][-1]["content"]]
         ok = [x for x in report["links"] if x["status"] == "ok"]
         assert len(summaries) == len(ok) == 20
@@ -227,6 +271,17 @@ def test_hand_links_kept_promote_and_deleted_story(web, make_workspace, corpus):
     assert sum(1 for s in status.values() if s == "ok") == 1
     assert chosen not in (folder.path / CANDIDATES_NAME).read_text(encoding="utf-8")
 
+    # Or the editor writes a candidate's URL into links.yaml by hand: it is kept too.
+    report = report_of(folder)
+    another = max(
+        (x for x in report["links"] if x["status"] == "candidate"), key=lambda x: x["score"]
+    )["url"]
+    with folder.links.open("a", encoding="utf-8") as handle:
+        handle.write(f"- {another}\n")
+    compose(ws, folder, ComposeOptions(offline=True))
+    entries_now = [x for x in report_of(folder)["links"] if x["url"] == another]
+    assert [x["status"] for x in entries_now] == ["ok", "skipped"]  # the copy: a duplicate
+
     # The editor deletes a selected story; a new rewrite of it is not proposed again.
     issue = parse_draft(folder.draft.read_text(encoding="utf-8"))
     gone = next(item for item in issue.items() if item.url not in (hand, chosen))
@@ -240,7 +295,9 @@ def test_hand_links_kept_promote_and_deleted_story(web, make_workspace, corpus):
     web.page(rewrite.path, page_html(rewrite, web.url))
     web.page("/feed2.xml", feed_xml([rewrite], web.url), content_type="application/rss+xml")
     import_source(ws, folder, web.url + "/feed2.xml", since=dt.date(2026, 11, 1))
+    edited = folder.draft.read_bytes()
     compose(ws, folder, ComposeOptions(offline=True))
+    assert folder.draft.read_bytes() == edited  # the editor's draft, byte for byte
     report = report_of(folder)
     late = next(x for x in report["links"] if x["url"].endswith("/late/rewrite"))
     assert late["status"] == "skipped" and "deleted" in late["error"]
@@ -372,8 +429,8 @@ def test_corpus_labels(corpus) -> None:
     assert Path(__file__).with_name("triage_corpus.py").is_file()
 
 
-def test_section_quotas_and_the_email_clip(web, make_workspace, corpus):
-    feed = serve(web, corpus)
+def test_section_quotas_and_the_email_clip(site, articles, make_workspace, corpus):
+    web, feed = site
     sections = """
 [[sections]]
 name = "AI"
@@ -383,7 +440,7 @@ max_items = 5
 name = "Life"
 description = "football, recipes, cooking, property and housing"
 """
-    ws = workspace(make_workspace, max_items=100, extra=sections)
+    ws = warmed(workspace(make_workspace, max_items=100, extra=sections), articles)
     folder = imported_issue(ws, feed)
     compose(ws, folder, ComposeOptions(offline=True))
     report = report_of(folder)
