@@ -136,7 +136,10 @@ class FakePlatform:
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 
         self.server = _Server(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._stopped = False
 
     @property
     def url(self) -> str:
@@ -147,8 +150,10 @@ class FakePlatform:
         return self
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        if not self._stopped:
+            self._stopped = True
+            self.server.shutdown()
+            self.server.server_close()
 
     def inject(self, method: str, path: str, answer: Answer, times: int = 1) -> None:
         """Answer the next `times` requests of `method` on a path starting with `path` so."""
@@ -245,7 +250,14 @@ class ButtondownServer(FakePlatform):
         if call.headers.get("authorization") != f"Token {self.key}":
             return Answer(401, {"detail": "Invalid token.", "code": "invalid_token"})
         if call.path == "/v1/emails" and call.method == "GET":
+            for name in call.query:
+                if name not in ("status", "subject", "ordering", "page", "ids"):
+                    self.problem(f"GET /v1/emails: unexpected parameter {name!r}")
+            if any(s not in BD_STATUSES for s in call.query.get("status", [])):
+                return self._validation("status", "not a status")
             results = list(self.emails.values())
+            if call.query.get("ordering") == ["-creation_date"]:
+                results.reverse()
             if "subject" in call.query:
                 results = [e for e in results if call.query["subject"][0] in e["subject"]]
             if "status" in call.query:
@@ -563,7 +575,7 @@ class GhostServer(FakePlatform):
             "expiry": body.get("exp", 0) > now and body.get("iat", now + 99) <= now + 5,
         }
         failed = [name for name, ok in checks.items() if not ok]
-        if failed:
+        if failed and checks["signature"]:  # signed with the right key, yet malformed
             self.problem(f"Ghost token refused: {failed}")
         return not failed
 

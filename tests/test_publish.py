@@ -93,6 +93,8 @@ def servers() -> Iterator[dict[str, FakePlatform]]:
     yield started
     for server in started.values():
         server.stop()
+    for name, server in started.items():  # every request was as the platform documents it
+        assert server.problems == [], name
 
 
 def keys(servers: dict[str, FakePlatform]) -> dict[str, str]:
@@ -368,6 +370,21 @@ def test_422_quotes_the_platforms_reason(ws: Path, servers: dict[str, Any]) -> N
     assert published(ws) == {}
 
 
+def test_413_says_what_was_too_large(ws: Path, servers: dict[str, Any]) -> None:
+    server: GhostServer = servers["ghost"]
+    error = {
+        "message": "Request is larger than the maximum allowed size.",
+        "type": "RequestEntityTooLargeError",
+    }
+    server.inject("POST", "/ghost/api/admin/posts/", Answer(413, {"errors": [error]}))
+    result = publish(ws, "--to", "ghost")
+    assert result.exit_code == 1
+    text = " ".join(output(result).split())
+    assert "Ghost refused the new post as too large (HTTP 413" in text
+    assert "larger than the maximum allowed size" in text
+    assert drafts(server) == [] and published(ws) == {}
+
+
 def test_429_waits_as_retry_after_says(ws: Path, servers: dict[str, Any]) -> None:
     server: ListmonkServer = servers["listmonk"]
     server.inject(
@@ -504,6 +521,28 @@ def test_listmonk_schedule(ws: Path, servers: dict[str, Any]) -> None:
         f"/api/campaigns/{campaign['id']}/status",
     )
     assert published(ws)["listmonk"]["state"] == "scheduled"
+
+
+def test_buttondown_and_ghost_schedule(ws: Path, servers: dict[str, Any]) -> None:
+    when = "2099-01-05T09:00"  # newsletter.timezone (Asia/Seoul): 00:00 UTC
+    assert publish(ws, "--to", "buttondown", "--schedule", when, "--yes").exit_code == 0
+    last = writes(servers["buttondown"])[-1]
+    assert last.json == {"status": "scheduled", "publish_date": "2099-01-05T09:00:00+09:00"}
+    assert publish(ws, "--to", "ghost", "--schedule", when, "--yes").exit_code == 0
+    last = writes(servers["ghost"])[-1]
+    assert last.query == {"newsletter": ["weekly"]}
+    post = last.json["posts"][0]
+    assert (post["status"], post["published_at"]) == ("scheduled", "2099-01-05T00:00:00.000Z")
+    assert {p["state"] for p in published(ws).values()} == {"scheduled"}
+
+
+def test_platform_must_be_named(ws: Path) -> None:
+    result = publish(ws)
+    assert result.exit_code == 1 and "pass --to buttondown | listmonk" in output(result)
+    result = publish(ws, "--to", "mailchimp")
+    assert result.exit_code == 1 and "unknown platform" in output(result)
+    result = publish(ws, "--to", "ghost", "--send-now", "--schedule", "2099-01-01T00:00")
+    assert result.exit_code == 2
 
 
 def test_ghost_send_now_publishes_with_the_newsletter(ws: Path, servers: dict[str, Any]) -> None:

@@ -1,8 +1,9 @@
 """Buttondown: the issue as one email in the `draft` status (its OpenAPI document, v1).
 
 `POST /v1/emails` creates it (`status: "draft"`, Markdown `body`, `metadata.digest_issue` =
-the marker), `PATCH /v1/emails/{id}` updates it, `GET /v1/emails?subject=…` finds it by the
-marker. Scheduling is `status: "scheduled"` with `publish_date`; sending now is
+the marker), `PATCH /v1/emails/{id}` updates it, and the newest drafts and scheduled emails
+(`GET /v1/emails?status=draft&status=scheduled&ordering=-creation_date`, up to 5 pages) are
+searched for the marker before creating. Scheduling is `status: "scheduled"` with `publish_date`; sending now is
 `status: "about_to_send"`, which Buttondown accepts from the API only with the
 `X-Buttondown-Live-Dangerously: true` header. Auth: `Authorization: Token BUTTONDOWN_API_KEY`.
 """
@@ -75,7 +76,11 @@ class ButtondownPlatform:
 
     def find(self, content: Content) -> Remote | None:
         """The email carrying the issue's marker in its metadata, if any."""
-        params: list[tuple[str, Any]] | None = [("subject", content.subject)]
+        params: list[tuple[str, Any]] | None = [
+            ("status", "draft"),
+            ("status", "scheduled"),
+            ("ordering", "-creation_date"),
+        ]
         path = "/v1/emails"
         for _page in range(MAX_PAGES):
             data = self.api.request("GET", path, params=params, what="the list of emails").data
