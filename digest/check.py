@@ -11,7 +11,7 @@ from typing import Literal
 from digest.draft import read_draft
 from digest.errors import DigestError
 from digest.models import FAITHFULNESS_CODES, Code, Issue, Notice, Report, bullet_texts
-from digest.render import GMAIL_CLIP_BYTES, Renderer
+from digest.render import GMAIL_CLIP_BYTES, Renderer, web_href
 from digest.workspace import IssueFolder, Workspace
 
 SUBJECT_MAX = 78
@@ -72,6 +72,17 @@ def lint_issue(issue: Issue, draft_text: str, name: str = "draft.md") -> list[Fi
             )
         if not item.url:
             findings.append(Finding("error", where, f"item {item.title!r} has no source URL"))
+        elif not web_href(item.url):
+            findings.append(
+                Finding(
+                    "warning",
+                    where,
+                    f"item {item.title!r} has no web address ({item.url} is a local file): "
+                    "readers will see no link; put the article's https:// address on its source "
+                    "line if it has one",
+                    Code.NO_WEB_ADDRESS,
+                )
+            )
         texts = bullet_texts(item.bullets)
         if any(not text.strip() for text in texts):
             findings.append(Finding("error", where, f"item {item.title!r} has an empty bullet"))

@@ -82,6 +82,10 @@ def new(
         str | None,
         typer.Option("--date", help="Issue date YYYY-MM-DD (default: today).", show_default=False),
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Create it even when an issue already covers that Period."),
+    ] = False,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Create the next issue folder with its number, date and Period."""
@@ -94,7 +98,7 @@ def new(
         raise typer.Exit(2) from None
     try:
         ws = _load(workspace)
-        folder, meta = new_issue(ws, day)
+        folder, meta = new_issue(ws, day, force=force)
     except DigestError as exc:
         fail(str(exc))
     out.print(

@@ -27,11 +27,20 @@ from digest.draft import (
     render_draft,
     splice_item,
 )
-from digest.errors import DigestError, LinksError
+from digest.errors import DigestError, ExtractError, LinksError
 from digest.extract import extract
 from digest.faithful import unsupported_claims
-from digest.fetch import Fetcher, local_path
-from digest.intake import is_web_url, link_key, normalize_url, read_links
+from digest.fetch import Fetcher
+from digest.intake import (
+    entry_key,
+    is_local_entry,
+    is_web_url,
+    link_key,
+    local_key,
+    normalize_url,
+    read_links,
+    workspace_file,
+)
 from digest.models import (
     Article,
     Code,
@@ -159,9 +168,11 @@ def _state_data(folder: IssueFolder) -> dict[str, Any]:
 def read_state(folder: IssueFolder) -> dict[str, str]:
     """state.json: link key -> the URL of the item compose made for it."""
     try:
-        return {str(k): str(v) for k, v in _state_data(folder).get("composed", {}).items()}
+        composed = {str(k): str(v) for k, v in _state_data(folder).get("composed", {}).items()}
     except AttributeError:
         return {}
+    # Local files get one `file:` key each (older state.json wrote them as spelled).
+    return {(local_key(k, folder.path) if is_local_entry(k) else k): v for k, v in composed.items()}
 
 
 def read_fallbacks(folder: IssueFolder) -> dict[str, Fallback]:
@@ -202,21 +213,18 @@ def write_state(
     atomic_write(folder.state_path, json.dumps(data, ensure_ascii=False, indent=2) + "\n")
 
 
-def item_url(article: Article, issue_dir: Path) -> str:
+def item_url(article: Article, issue_dir: Path, strip: list[str] | None = None) -> str:
     """The source URL an item shows: the page's web address; for a local file without one,
-    a `file:` URL relative to the issue folder when the file lies inside it."""
+    its `file:` form relative to the issue folder (never published: readers get no link)."""
     if is_web_url(article.final_url):
-        return normalize_url(article.final_url)
+        return normalize_url(article.final_url, strip=strip)
     if article.canonical_url and is_web_url(article.canonical_url):
         return article.canonical_url
-    path = local_path(article.final_url, issue_dir)
-    if path is not None and path.resolve().is_relative_to(issue_dir.resolve()):
-        return "file:" + path.resolve().relative_to(issue_dir.resolve()).as_posix()
-    return article.final_url
+    return local_key(article.final_url, issue_dir)
 
 
-def _matches(ref: str, link: Link, item: str | None) -> bool:
-    ref_key = link_key(ref)
+def _matches(ref: str, link: Link, item: str | None, issue_dir: Path) -> bool:
+    ref_key = entry_key(ref, issue_dir)
     return ref in (link.url, item) or ref_key in (link_key(link), item and link_key(item))
 
 
@@ -254,6 +262,8 @@ class Composer:
 
     async def _article(self, link: Link, refresh: bool, report: LinkReport) -> Article:
         key = link_key(link)
+        if link.local is not None:  # refused before any cache: the file may have moved
+            workspace_file(link.url, self.folder.path, self.ws.root)
         cached = None if refresh else self.articles.get(key)
         if cached is not None:
             report.fetch_cached = True
@@ -279,6 +289,7 @@ class Composer:
         report = LinkReport(url=link.url, status="failed")
         try:
             article = await self._article(link, refresh, report)
+            report.warnings += self._too_little_text(link, article)
             report.final_url = (
                 normalize_url(article.final_url)
                 if is_web_url(article.final_url)
@@ -313,12 +324,36 @@ class Composer:
         self.progress.done(report)
         return report, item, summary.section
 
+    def _too_little_text(self, link: Link, article: Article) -> list[Notice]:
+        """Fail a near-empty page (login wall, paywall, JavaScript); keep it, flagged, when
+        the editor gave it a note or title in links.yaml."""
+        chars = len(article.text.strip())
+        if chars >= self.settings.extract.min_chars:
+            return []
+        why = (
+            f"too little text extracted ({chars} characters): login wall, paywall or a page "
+            "that needs JavaScript?"
+        )
+        if not (link.note or link.title):
+            raise ExtractError(
+                f"{why} (extract.min_chars = {self.settings.extract.min_chars}; give the link a "
+                "note or title in links.yaml to keep it anyway)"
+            )
+        given = "note" if link.note else "title"
+        return [
+            Notice(
+                code=Code.TOO_LITTLE_TEXT,
+                message=f"{why} Kept because links.yaml gives it a {given}; its bullets come "
+                "from that little text: check them",
+            )
+        ]
+
     def _item(self, link: Link, article: Article, summary: Summary) -> Item:
         site = clean_inline(article.site_name or "") or None
         note = "\n".join(clean_inline(line) for line in (link.note or "").splitlines()).strip()
         return Item(
             title=escape_title(summary.title) or escape_title(article.final_url),
-            url=item_url(article, self.folder.path),
+            url=item_url(article, self.folder.path, self.settings.intake.strip_params),
             translated_title=escape_title(summary.translated_title)
             if summary.translated_title
             else None,
@@ -431,7 +466,9 @@ class Composer:
                 continue
             seen[key] = index
             made = composed.get(key)
-            refresh = any(_matches(ref, link, made) for ref in self.options.refresh)
+            refresh = any(
+                _matches(ref, link, made, self.folder.path) for ref in self.options.refresh
+            )
             in_draft = (made in draft_urls) if made else key in draft_keys
             if refresh:
                 jobs.append((index, link, True, made if made in draft_urls else None))
@@ -481,7 +518,9 @@ class Composer:
         unknown = [
             r
             for r in self.options.refresh
-            if not any(_matches(r, ln, composed.get(link_key(ln))) for ln in links)
+            if not any(
+                _matches(r, ln, composed.get(link_key(ln)), self.folder.path) for ln in links
+            )
         ]
         if unknown:
             raise LinksError(f"--refresh {unknown[0]}: not a link of this issue; check links.yaml")

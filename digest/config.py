@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from digest.errors import ConfigError
 
@@ -27,14 +27,49 @@ class _Table(BaseModel):
 class NewsletterSettings(_Table):
     """[newsletter]"""
 
-    name: str = "Article Weekly"
-    language: str = "ko"
-    authors: list[str] = Field(default_factory=list)
-    tags: list[str] = Field(default_factory=lambda: ["Article", "Weekly"])
-    timezone: str = "Asia/Seoul"
-    week_starts_on: Literal["sunday", "monday"] = "sunday"
-    conclusion: bool = False
-    web_url: str = ""
+    name: str = Field(
+        default="Article Weekly",
+        description='the newsletter\'s name; an issue is titled "{name}, Issue {number}"',
+    )
+    language: str = Field(
+        default="ko",
+        description="language of the summaries (ko, en, ...); other sources are translated",
+    )
+    authors: list[str] = Field(
+        default_factory=list, description="authors named in each issue's front matter"
+    )
+    tags: list[str] = Field(
+        default_factory=lambda: ["Article", "Weekly"],
+        description="tags written into each issue's front matter",
+    )
+    timezone: str = Field(
+        default="Asia/Seoul",
+        description='time zone of issue dates and of the Period (an IANA name like "Asia/Seoul")',
+    )
+    week_starts_on: Literal["sunday", "monday"] = Field(
+        default="sunday", description="first day of the week the Period covers: sunday | monday"
+    )
+    conclusion: bool = Field(
+        default=False, description='add a closing "takeaways" section written from all items'
+    )
+    web_url: str = Field(
+        default="",
+        description='where issues are published, for "view online" ({number} is replaced)',
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        """An IANA time zone name that this machine knows."""
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f'unknown time zone {value!r}; use an IANA name like "Asia/Seoul" or "Europe/Berlin"'
+            ) from None
+        return value
 
 
 class SectionSettings(_Table):
@@ -48,97 +83,217 @@ class SectionSettings(_Table):
 class LLMSettings(_Table):
     """[llm]"""
 
-    provider: Literal["auto", "openai", "offline"] = "auto"
-    model: str = "gpt-4o-mini"
-    base_url: str = ""
-    concurrency: int = Field(default=8, ge=1, le=256)
-    max_input_chars: int = Field(default=24000, ge=500)
-    max_parts: int = Field(default=6, ge=1, le=50)
-    max_retries: int = Field(default=4, ge=0, le=20)
-    timeout: float = Field(default=60, gt=0)
-    embedding_model: str = "text-embedding-3-small"
-    price_input_per_mtok: float | None = None
-    price_output_per_mtok: float | None = None
+    provider: Literal["auto", "openai", "offline"] = Field(
+        default="auto",
+        description="auto | openai | offline; auto = openai when a key or base_url is set",
+    )
+    model: str = Field(
+        default="gpt-4o-mini", description="model name sent to the OpenAI-compatible endpoint"
+    )
+    base_url: str = Field(
+        default="",
+        description="an OpenAI-compatible endpoint (Ollama, vLLM, ...); empty = OPENAI_BASE_URL",
+    )
+    concurrency: int = Field(default=8, ge=1, le=256, description="LLM requests in flight at once")
+    max_input_chars: int = Field(
+        default=24000,
+        ge=500,
+        description="article text per request; a longer one is summarized in parts, then merged",
+    )
+    max_parts: int = Field(
+        default=6,
+        ge=1,
+        le=50,
+        description="at most this many parts per long article; the rest is cut (and reported)",
+    )
+    max_retries: int = Field(
+        default=4, ge=0, le=20, description="retries of a failed LLM request"
+    )
+    timeout: float = Field(default=60, gt=0, description="seconds to wait for one LLM reply")
+    embedding_model: str = Field(
+        default="text-embedding-3-small",
+        description="embeddings model for triage's story grouping (same endpoint)",
+    )
+    price_input_per_mtok: float | None = Field(
+        default=None, description="USD per million input tokens; set it for a cost estimate"
+    )
+    price_output_per_mtok: float | None = Field(
+        default=None, description="USD per million output tokens; set it for a cost estimate"
+    )
 
 
 class TriageSettings(_Table):
     """[triage]"""
 
-    max_items: int = Field(default=0, ge=0)
-    focus: str = ""
-    prefer_domains: list[str] = Field(default_factory=list)
-    llm_scoring: bool = True
+    max_items: int = Field(
+        default=0,
+        ge=0,
+        description="0: no triage; N: at most N stories from imported links per issue",
+    )
+    focus: str = Field(
+        default="",
+        description="a few sentences on what the newsletter is about (scores candidates)",
+    )
+    prefer_domains: list[str] = Field(
+        default_factory=list,
+        description="primary source of a story several sites report (when no original)",
+    )
+    llm_scoring: bool = Field(
+        default=True,
+        description="let the LLM score candidates in batches when one is configured",
+    )
 
 
 class FetchSettings(_Table):
     """[fetch]"""
 
-    concurrency: int = Field(default=16, ge=1, le=512)
-    per_host: int = Field(default=4, ge=1, le=128)
-    timeout: float = Field(default=20, gt=0)
-    max_bytes: int = Field(default=5_000_000, ge=1024)
-    allow_private_hosts: bool = False
-    max_retries: int = Field(default=3, ge=0, le=10)
-    max_redirects: int = Field(default=10, ge=0, le=50)
-    backoff_base: float = Field(default=0.5, ge=0, le=60)
-    user_agent: str = ""
+    concurrency: int = Field(default=16, ge=1, le=512, description="pages fetched at once")
+    per_host: int = Field(
+        default=4, ge=1, le=128, description="pages fetched at once from one host"
+    )
+    timeout: float = Field(
+        default=20,
+        gt=0,
+        description="deadline in seconds for one link: every request, retry and redirect",
+    )
+    max_bytes: int = Field(
+        default=5_000_000, ge=1024, description="larger bodies are cut off and reported"
+    )
+    allow_private_hosts: bool = Field(
+        default=False, description="fetch loopback, private and link-local addresses too"
+    )
+    max_retries: int = Field(
+        default=3,
+        ge=0,
+        le=10,
+        description="retries of a request that failed with a timeout or HTTP 429/5xx",
+    )
+    max_redirects: int = Field(
+        default=10, ge=0, le=50, description="redirects followed per link"
+    )
+    backoff_base: float = Field(
+        default=0.5,
+        ge=0,
+        le=60,
+        description="seconds before the first retry; doubled (with jitter) per retry",
+    )
+    user_agent: str = Field(default="", description="User-Agent header; empty = digest's own")
+
+
+class ExtractSettings(_Table):
+    """[extract]"""
+
+    min_chars: int = Field(
+        default=200,
+        ge=0,
+        description='less extracted text than this fails the link ("too little text"), unless '
+        "links.yaml gives it a note or title",
+    )
+
+
+DEFAULT_STRIP_PARAMS = ["utm_*", "fbclid", "gclid", "mc_eid", "mkt_tok"]
+
+
+class IntakeSettings(_Table):
+    """[intake]"""
+
+    strip_params: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_STRIP_PARAMS),
+        description="tracking parameters dropped by add/import (glob patterns, any case); "
+        "ref is dropped only as a referral (see the README)",
+    )
 
 
 class EmailSettings(_Table):
     """[email]"""
 
-    from_: str = Field(default="Editor <editor@example.com>", alias="from")
-    reply_to: str = ""
-    subject: str = "{title}"
-    preheader: str = ""
-    unsubscribe: str = ""
+    from_: str = Field(
+        default="Editor <editor@example.com>", alias="from", description="sender of the email"
+    )
+    reply_to: str = Field(default="", description="Reply-To address; empty = none")
+    subject: str = Field(default="{title}", description="subject line; {title} is the issue title")
+    preheader: str = Field(
+        default="",
+        description="preview text shown by mail clients; empty = the intro's first paragraph, "
+        "else the first three items' titles",
+    )
+    unsubscribe: str = Field(
+        default="", description="List-Unsubscribe target (mailto: or https:); empty = none"
+    )
 
 
 class SendSettings(_Table):
     """[send]"""
 
-    provider: str = "smtp"
-    smtp_host: str = "localhost"
-    smtp_port: int = Field(default=587, ge=1, le=65535)
-    smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
-    smtp_user: str = ""
-    smtp_timeout: float = Field(default=30, gt=0)
-    rate_per_second: float = Field(default=5, gt=0)
-    api_url: str = ""
+    provider: str = Field(
+        default="smtp", description="smtp, or an HTTP email API (e.g. postmark)"
+    )
+    smtp_host: str = Field(default="localhost", description="SMTP server")
+    smtp_port: int = Field(default=587, ge=1, le=65535, description="SMTP port")
+    smtp_security: Literal["starttls", "ssl", "none"] = Field(
+        default="starttls", description="starttls | ssl | none"
+    )
+    smtp_user: str = Field(
+        default="", description="SMTP login; the password comes from DIGEST_SMTP_PASSWORD"
+    )
+    smtp_timeout: float = Field(
+        default=30, gt=0, description="seconds to wait for the SMTP server"
+    )
+    rate_per_second: float = Field(
+        default=5, gt=0, description="messages sent per second at most"
+    )
+    api_url: str = Field(
+        default="", description="endpoint of the HTTP provider; empty = its default"
+    )
 
 
 class ButtondownSettings(_Table):
     """[publish.buttondown]"""
 
-    url: str = "https://api.buttondown.com"
+    url: str = Field(default="https://api.buttondown.com", description="Buttondown's API base")
 
 
 class ListmonkSettings(_Table):
     """[publish.listmonk]"""
 
-    url: str = ""
-    list_ids: list[int] = Field(default_factory=list)
-    template_id: int = Field(default=0, ge=0)
+    url: str = Field(default="", description='your listmonk, e.g. "https://lists.example.com"')
+    list_ids: list[int] = Field(
+        default_factory=list, description="ids of the listmonk lists the campaign goes to"
+    )
+    template_id: int = Field(
+        default=0, ge=0, description="listmonk template id; 0 = the platform's default"
+    )
 
 
 class GhostSettings(_Table):
     """[publish.ghost]"""
 
-    url: str = ""
-    newsletter: str = ""
+    url: str = Field(default="", description='your Ghost site, e.g. "https://blog.example.com"')
+    newsletter: str = Field(
+        default="", description="slug of the Ghost newsletter used when sending"
+    )
 
 
 class HugoSettings(_Table):
     """[publish.hugo]"""
 
-    content_dir: str = ""
-    slug: str = "issue-{number}"
+    content_dir: str = Field(
+        default="",
+        description='the Hugo site\'s content folder, e.g. "../site/content/posts"',
+    )
+    slug: str = Field(
+        default="issue-{number}",
+        description="folder of the page bundle; {number} is the issue number",
+    )
 
 
 class PublishSettings(_Table):
     """[publish] and a table per platform."""
 
-    platform: str = ""
+    platform: str = Field(
+        default="",
+        description="default of `digest publish --to`: buttondown | listmonk | ghost | hugo",
+    )
     buttondown: ButtondownSettings = Field(default_factory=ButtondownSettings)
     listmonk: ListmonkSettings = Field(default_factory=ListmonkSettings)
     ghost: GhostSettings = Field(default_factory=GhostSettings)
@@ -152,6 +307,8 @@ class Settings(_Table):
     sections: list[SectionSettings] = Field(default_factory=list)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     fetch: FetchSettings = Field(default_factory=FetchSettings)
+    extract: ExtractSettings = Field(default_factory=ExtractSettings)
+    intake: IntakeSettings = Field(default_factory=IntakeSettings)
     triage: TriageSettings = Field(default_factory=TriageSettings)
     email: EmailSettings = Field(default_factory=EmailSettings)
     send: SendSettings = Field(default_factory=SendSettings)
@@ -251,6 +408,8 @@ def _describe(error: dict[str, Any]) -> str:
         "extra_forbidden": "no such setting",
         "missing": "a value (it is required)",
     }.get(kind)
+    if kind == "value_error" and error.get("ctx", {}).get("error") is not None:
+        return str(error["ctx"]["error"])  # our own validators' sentences, without "Value error, "
     if expected is None:
         return str(error.get("msg", "invalid value"))
     if kind in ("extra_forbidden", "missing"):

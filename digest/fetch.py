@@ -38,12 +38,12 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from digest import __version__
 from digest.config import FetchSettings
 from digest.errors import FetchError
-from digest.intake import is_web_url
+from digest.intake import is_web_url, local_path
 from digest.retry import backoff, parse_retry_after
 
 if TYPE_CHECKING:
@@ -74,17 +74,6 @@ class Fetched:
     requests: int = 0
     is_local: bool = False
     redirects: list[str] = field(default_factory=list)
-
-
-def local_path(target: str, base_dir: Path) -> Path | None:
-    """The file a links.yaml entry names, or None for a web URL."""
-    if is_web_url(target):
-        return None
-    if target.startswith("file:"):
-        path = Path(unquote(urlsplit(target).path))
-    else:
-        path = Path(target).expanduser()
-    return path if path.is_absolute() else base_dir / path
 
 
 def guess_type_from_name(path: Path) -> str:

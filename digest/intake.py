@@ -14,20 +14,24 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import fnmatch
+import functools
 import html
 import json
+import os
 import re
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, unquote_plus, urljoin, urlsplit, urlunsplit
 
 import yaml
 
+from digest.config import DEFAULT_STRIP_PARAMS
 from digest.errors import LinksError
 from digest.models import Link
 from digest.text import shorten
@@ -35,14 +39,101 @@ from digest.text import shorten
 if TYPE_CHECKING:
     from digest.workspace import IssueFolder, Workspace
 
-TRACKING_PARAMS = re.compile(
-    r"^(utm_.*|fbclid|gclid|dclid|gbraid|wbraid|msclkid|mc_cid|mc_eid|igshid|yclid|_hsenc|_hsmi"
-    r"|mkt_tok|_ga|_gl|oly_anon_id|oly_enc_id|vero_id|ref|ref_src|ref_url|spm|si)$",
-    re.IGNORECASE,
-)
 DEFAULT_PORTS = {"http": 80, "https": 443}
 _PERCENT = re.compile(r"%[0-9a-fA-F]{2}")
 DESCRIPTION_CHARS = 300
+
+# `ref` (and `ref_src`, `ref_url`) is a referral on most sites (`?ref=producthunt`) but a branch,
+# tag or commit on code hosts (`github.com/o/r/blob/x?ref=v2`, GitLab's `?ref=main`). The rule:
+# it is dropped only when the host is not a code host and the value looks like a referrer (a site
+# name or address, a known referrer word, Twitter's `twsrc…`) and not like a git ref.
+REFERRAL_PARAMS = frozenset({"ref", "ref_src", "ref_url"})
+CODE_HOSTS = frozenset(
+    {
+        "github.com",
+        "gitlab.com",
+        "bitbucket.org",
+        "codeberg.org",
+        "git.sr.ht",
+        "gitea.com",
+        "sourceforge.net",
+        "huggingface.co",
+        "gitee.com",
+    }
+)
+_CODE_HOST_LABELS = frozenset({"git", "gitlab", "gitea", "forgejo", "gerrit", "code", "source"})
+REFERRER_WORDS = frozenset(
+    {
+        "hn",
+        "hackernews",
+        "hacker_news",
+        "producthunt",
+        "product_hunt",
+        "twitter",
+        "tw",
+        "x",
+        "facebook",
+        "fb",
+        "linkedin",
+        "reddit",
+        "lobsters",
+        "mastodon",
+        "bluesky",
+        "bsky",
+        "threads",
+        "instagram",
+        "youtube",
+        "google",
+        "bing",
+        "duckduckgo",
+        "slack",
+        "discord",
+        "telegram",
+        "kakao",
+        "naver",
+        "daum",
+        "medium",
+        "substack",
+        "devto",
+        "newsletter",
+        "rss",
+        "feed",
+        "email",
+        "mail",
+        "share",
+        "social",
+        "homepage",
+        "home",
+        "sidebar",
+        "nav",
+        "footer",
+        "header",
+        "menu",
+        "related",
+        "search",
+        "web",
+        "app",
+    }
+)
+_REFERRER_PARTS = ("newsletter", "twsrc", "rss", "feed", "share", "social", "email")
+_DOMAIN = re.compile(r"^(?:[a-z0-9-]+\.)+[a-z]{2,}$")
+_GIT_REF = re.compile(
+    r"^(?:v?\d+(?:[._-]\w+)*|[0-9a-f]{7,40}|main|master|develop|dev|trunk|head|stable|release)$"
+)
+
+
+def ascii_host(name: str) -> str:
+    """A host or mail domain in ASCII: lower case, international names as IDNA 2008 / UTS-46
+    punycode (`faß.de` is `xn--fa-hia.de`, never `fass.de`); raises UnicodeError when invalid."""
+    host = name.strip().rstrip(".")
+    if host.isascii():
+        return host.lower()
+    import idna
+
+    try:
+        return idna.encode(host, uts46=True, transitional=False).decode("ascii")
+    except idna.IDNAError as exc:
+        raise UnicodeError(str(exc)) from None
 
 
 def _web_parts(value: str) -> Any | None:
@@ -70,12 +161,10 @@ def _host(hostname: str) -> str:
     host = hostname.lower().rstrip(".")
     if ":" in host:
         return f"[{host}]"
-    if not host.isascii():
-        try:
-            host = host.encode("idna").decode("ascii")
-        except UnicodeError:
-            pass
-    return host
+    try:
+        return ascii_host(host)
+    except UnicodeError:
+        return host
 
 
 def _keep_fragment(fragment: str) -> bool:
@@ -83,10 +172,68 @@ def _keep_fragment(fragment: str) -> bool:
     return fragment.startswith(("!", "/"))
 
 
-def normalize_url(url: str, *, keep_slash: bool = False) -> str:
-    """The canonical form of a web URL: lower-case scheme and host, no default port,
-    no tracking parameters, no fragment, no trailing slash on a non-root path (unless
-    keep_slash: `add` stores the slash, since some servers answer only one form)."""
+@functools.lru_cache(maxsize=32)
+def _tracking(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    """One case-insensitive regex for the glob patterns of intake.strip_params."""
+    if not patterns:
+        return re.compile(r"(?!)")
+    return re.compile("|".join(fnmatch.translate(p) for p in patterns), re.IGNORECASE)
+
+
+def is_code_host(host: str) -> bool:
+    """True for hosts of git forges, where `ref` names a branch, tag or commit."""
+    host = host.lower().rstrip(".")
+    if any(host == known or host.endswith("." + known) for known in CODE_HOSTS):
+        return True
+    return host.split(".", 1)[0] in _CODE_HOST_LABELS
+
+
+def is_referral(name: str, value: str, host: str) -> bool:
+    """True when a `ref`-like parameter is a referral (see REFERRAL_PARAMS) and may go."""
+    if name.lower() not in REFERRAL_PARAMS or is_code_host(host):
+        return False
+    text = unquote_plus(value).strip().lower()
+    if text.startswith(("https://", "http://")):
+        return True  # the address of the referring page
+    if not text or "/" in text or _GIT_REF.match(text):
+        return False  # refs/heads/x, feature/x, v2.1, a commit: a git ref
+    return (
+        text in REFERRER_WORDS
+        or bool(_DOMAIN.match(text))
+        or any(part in text for part in _REFERRER_PARTS)
+    )
+
+
+def _remove_dot_segments(path: str) -> str:
+    """RFC 3986 5.2.4: `/a/./b/../c` is `/a/c`."""
+    if "." not in path:
+        return path
+    out: list[str] = []
+    segments = path.split("/")
+    for index, segment in enumerate(segments):
+        last = index == len(segments) - 1
+        if segment == ".":
+            if last:
+                out.append("")
+        elif segment == "..":
+            if len(out) > 1:
+                out.pop()
+            if last:
+                out.append("")
+        else:
+            out.append(segment)
+    result = "/".join(out)
+    return result if result.startswith("/") else "/" + result
+
+
+def normalize_url(
+    url: str, *, keep_slash: bool = False, strip: Sequence[str] | None = None
+) -> str:
+    """The canonical form of a web URL: lower-case scheme, host in IDNA 2008 / UTS-46 ASCII,
+    no default port, `.`/`..` segments resolved, no tracking parameters (`strip`: the glob
+    patterns of intake.strip_params; default its default) nor referral `ref`s, no fragment,
+    no trailing slash on a non-root path (unless keep_slash: `add` stores the slash, since
+    some servers answer only one form). The order of the other parameters is kept."""
     parts = _web_parts(url)
     if parts is None:
         return url.strip()
@@ -96,27 +243,102 @@ def normalize_url(url: str, *, keep_slash: bool = False) -> str:
     netloc = host if port is None or DEFAULT_PORTS.get(scheme) == port else f"{host}:{port}"
     if parts.username:
         netloc = f"{parts.username}@{netloc}"
-    path = _PERCENT.sub(lambda m: m.group(0).upper(), parts.path) or "/"
+    path = _PERCENT.sub(lambda m: m.group(0).upper(), _remove_dot_segments(parts.path)) or "/"
     if len(path) > 1 and path.endswith("/"):
         path = (path.rstrip("/") or "/") + ("/" if keep_slash else "")
-    kept = [
-        piece
-        for piece in parts.query.split("&")
-        if piece and not TRACKING_PARAMS.match(unquote(piece.split("=", 1)[0]))
-    ]
+    tracking = _tracking(tuple(DEFAULT_STRIP_PARAMS if strip is None else strip))
+    kept = []
+    for piece in parts.query.split("&"):
+        name, _, value = piece.partition("=")
+        name = unquote_plus(name)
+        if piece and not tracking.fullmatch(name) and not is_referral(name, value, host):
+            kept.append(piece)
     query = _PERCENT.sub(lambda m: m.group(0).upper(), "&".join(kept))
     fragment = parts.fragment if _keep_fragment(parts.fragment) else ""
     return urlunsplit((scheme, netloc, path, query, fragment))
 
 
+_IDENTITY_SAFE = "/%:@!$&'()*+,;=-._~?"
+
+
 def link_key(link: Link | str) -> str:
-    """The identity of a link inside an issue (normalized URL, or the path as written)."""
-    url = link.url if isinstance(link, Link) else link
-    return normalize_url(url) if is_web_url(url) else url.strip()
+    """The identity of a link inside an issue: for a web URL its normalized form (default
+    strip_params, so changing the setting never loses track of items), with the parameters
+    in a stable order by name and non-ASCII characters percent-encoded; a local entry's
+    `file:` form relative to the issue folder when known, else the path as written."""
+    if isinstance(link, Link):
+        if link.local is not None:
+            return link.local
+        url = link.url
+    else:
+        url = link
+    if not is_web_url(url):
+        return url.strip()
+    scheme, netloc, path, query, fragment = urlsplit(normalize_url(url))
+    pieces = sorted(query.split("&"), key=lambda piece: piece.partition("=")[0]) if query else []
+    return urlunsplit(
+        (
+            scheme,
+            netloc,
+            quote(path, safe=_IDENTITY_SAFE),
+            quote("&".join(pieces), safe=_IDENTITY_SAFE),
+            quote(fragment, safe=_IDENTITY_SAFE),
+        )
+    )
 
 
-def parse_links(text: str, where: Path | str) -> list[Link]:
-    """Parse links.yaml text: a list of URL strings or {url, note, section, title} mappings."""
+def local_path(target: str, base_dir: Path) -> Path | None:
+    """The file a links.yaml entry names (relative paths against base_dir), or None for a
+    web URL."""
+    if is_web_url(target):
+        return None
+    target = target.strip()
+    if target.startswith("file:"):
+        path = Path(unquote(urlsplit(target).path))
+    else:
+        path = Path(target).expanduser()
+    return path if path.is_absolute() else base_dir / path
+
+
+def is_local_entry(target: str) -> bool:
+    """True for a path or a `file:` URL (not a web URL, nor another scheme like mailto:)."""
+    text = target.strip()
+    scheme = urlsplit(text).scheme if ":" in text else ""
+    return bool(text) and (scheme == "" or scheme.lower() == "file" or len(scheme) == 1)
+
+
+def local_key(target: str, issue_dir: Path) -> str:
+    """A local file's one spelling: `file:` and its path relative to the issue folder, so
+    `a.html`, `./a.html`, `x/../a.html`, `/abs/…/a.html` and `file:///abs/…/a.html` are one link."""
+    path = local_path(target, issue_dir)
+    if path is None:
+        return link_key(target)
+    relative = os.path.relpath(path.resolve(), issue_dir.resolve())
+    return "file:" + Path(relative).as_posix()
+
+
+def entry_key(target: str, issue_dir: Path) -> str:
+    """The identity of a links.yaml entry (or a URL typed for one) in an issue folder."""
+    return local_key(target, issue_dir) if is_local_entry(target) else link_key(target)
+
+
+def workspace_file(target: str, issue_dir: Path, root: Path) -> Path:
+    """The resolved file a local entry names; refused when it lies outside the workspace."""
+    path = local_path(target, issue_dir)
+    assert path is not None, "a web URL is not a local file"
+    resolved = path.resolve()
+    if not resolved.is_relative_to(root.resolve()):
+        raise LinksError(
+            f"refused {target}: it resolves to {resolved}, which is outside the workspace "
+            f"({root.resolve()}); local files must be inside the workspace folder: copy the "
+            "file there"
+        )
+    return resolved
+
+
+def parse_links(text: str, where: Path | str, base: Path | None = None) -> list[Link]:
+    """Parse links.yaml text: a list of URL strings or {url, note, section, title} mappings;
+    with the issue folder as base, each local entry knows its one `file:` form."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -131,7 +353,7 @@ def parse_links(text: str, where: Path | str) -> list[Link]:
     links: list[Link] = []
     for index, entry in enumerate(data, start=1):
         if isinstance(entry, str):
-            links.append(Link(url=entry.strip()))
+            links.append(Link(url=entry.strip(), local=_local(entry, base)))
         elif isinstance(entry, dict):
             unknown = set(entry) - {"url", "note", "section", "title", "description", "imported"}
             if "url" not in entry or not isinstance(entry["url"], str):
@@ -149,11 +371,16 @@ def parse_links(text: str, where: Path | str) -> list[Link]:
                     title=_opt_str(entry.get("title")),
                     description=_opt_str(entry.get("description")),
                     imported=_opt_str(entry.get("imported")),
+                    local=_local(entry["url"], base),
                 )
             )
         else:
             raise LinksError(f"{where}: entry {index} is neither a URL nor a mapping with `url:`")
     return links
+
+
+def _local(url: str, base: Path | None) -> str | None:
+    return local_key(url, base) if base is not None and is_local_entry(url) else None
 
 
 def _opt_str(value: object) -> str | None:
@@ -168,7 +395,7 @@ def read_links(path: Path) -> list[Link]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise LinksError(f"{path}: cannot read ({exc})") from None
-    return parse_links(text, path)
+    return parse_links(text, path, path.parent)
 
 
 # ---------------------------------------------------------------- appending to links.yaml
@@ -214,17 +441,17 @@ def _append(path: Path, old_text: str, old_links: list[Link], new: list[Candidat
     if not new:
         return
     entries = [c.entry() for c in new]
-    expected = old_links + parse_links(_entries_yaml(entries, "\n"), "new entries")
+    expected = old_links + parse_links(_entries_yaml(entries, "\n"), "new entries", path.parent)
     newline = "\r\n" if "\r\n" in old_text else "\n"
     glue = "" if not old_text or old_text.endswith("\n") else newline
     text = old_text + glue + _entries_yaml(entries, newline)
     try:
-        appended_ok = parse_links(text, path) == expected
+        appended_ok = parse_links(text, path, path.parent) == expected
     except LinksError:
         appended_ok = False
     if not appended_ok:
         text = _append_round_trip(path, old_text, entries)
-        if parse_links(text, path) != expected:
+        if parse_links(text, path, path.parent) != expected:
             raise LinksError(
                 f"{path}: cannot append to this file without changing it; "
                 "write it as a block list (one '- ' line per link)"
@@ -273,7 +500,7 @@ def _known_links(ws: Workspace, folder: IssueFolder) -> _Known:
             text = path.read_bytes().decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise LinksError(f"{path}: cannot read ({exc})") from None
-    links = parse_links(text, path)
+    links = parse_links(text, path, path.parent)
     here: dict[str, int] = {}
     for index, link in enumerate(links, start=1):
         here.setdefault(link_key(link), index)
@@ -311,13 +538,14 @@ class _Sorted:
     earlier: list[tuple[Candidate, str]] = field(default_factory=list)
 
 
-def _sort(known: _Known, candidates: Iterable[Candidate]) -> _Sorted:
+def _sort(known: _Known, candidates: Iterable[Candidate], strip: Sequence[str]) -> _Sorted:
     """Drop duplicates of this issue's links (and of each other); note other issues' links."""
     result = _Sorted()
     batch: set[str] = set()
     for cand in candidates:
-        key = link_key(cand.url)
-        cand.url = normalize_url(cand.url, keep_slash=True)
+        key = entry_key(cand.url, known.path.parent)
+        if is_web_url(cand.url):
+            cand.url = normalize_url(cand.url, keep_slash=True, strip=strip)
         if key in known.here:
             result.duplicates.append((cand, f"entry {known.here[key]} of links.yaml"))
             continue
@@ -344,21 +572,48 @@ class AddResult:
     messages: list[str] = field(default_factory=list)
 
 
-def _not_a_url(value: str) -> str:
-    """Why value is not a web URL, and what to type instead."""
+DOCUMENT_SUFFIXES = frozenset({"html", "htm", "xhtml", "md", "markdown", "txt", "text", "pdf"})
+
+
+def _not_a_url(value: str, path: Path | None = None) -> str:
+    """Why value is neither a web URL nor an existing file, and what to type instead."""
     text = value.strip()
     if not text:
         return "an empty argument is not a URL"
     parts = urlsplit(text) if not any(ch.isspace() for ch in text) else None
     if parts is not None and parts.scheme and parts.scheme.lower() not in ("http", "https"):
-        if len(parts.scheme) > 1:
+        if len(parts.scheme) > 1 and parts.scheme.lower() != "file":
             return (
                 f"{text!r} is a {parts.scheme}: address, not a web page; give an http(s) URL "
-                "(local files can be listed in links.yaml by hand)"
+                "or a file"
             )
-    if parts is not None and not parts.scheme and re.match(r"^[\w-]+(\.[\w-]+)+(/|$)", text):
-        return f"{text!r} is not a URL (did you mean https://{text} ?)"
+    missing = f"no such file: {path}" if path is not None else "not a file"
+    domain = re.match(r"^[\w-]+(\.[\w-]+)+(/|$)", text) if parts and not parts.scheme else None
+    suffix = text.split("/", 1)[0].rsplit(".", 1)[-1].lower()
+    if domain and suffix not in DOCUMENT_SUFFIXES:
+        return f"{text!r} is not a URL, and {missing} (did you mean https://{text} ?)"
+    if parts is None:
+        return (
+            f"{text!r} is not a URL, and {missing}; give a web address starting with https:// "
+            "or http://"
+        )
+    if not parts.scheme or parts.scheme.lower() == "file":
+        return f"{missing} ({text!r}); check the path, or give a web address (https://…)"
     return f"{text!r} is not a URL; give a web address starting with https:// or http://"
+
+
+def _add_target(ws: Workspace, folder: IssueFolder, value: str, cwd: Path) -> str:
+    """What `digest add` stores for an argument: the web URL, or an existing file inside the
+    workspace as a path relative to the issue folder (so the folder can move)."""
+    if is_web_url(value):
+        return value
+    path = local_path(value, cwd) if is_local_entry(value) else None
+    if path is None or not path.exists():
+        raise LinksError(f"{_not_a_url(value, path and path.resolve())}. Nothing was added.")
+    if not path.is_file():
+        raise LinksError(f"{value!r} is a folder, not a file; give a file. Nothing was added.")
+    resolved = workspace_file(str(path), cwd, ws.root)
+    return Path(os.path.relpath(resolved, folder.path.resolve())).as_posix()
 
 
 def _section_name(ws: Workspace, section: str | None, messages: list[str]) -> str | None:
@@ -385,20 +640,20 @@ def add_links(
     *,
     section: str | None = None,
     note: str | None = None,
+    cwd: Path | None = None,
 ) -> AddResult:
-    """Append URLs to links.yaml: normalized; duplicates skipped; other issues' links warned."""
+    """Append URLs (or files of the workspace; relative paths against cwd) to links.yaml:
+    normalized; duplicates skipped; other issues' links warned."""
     result = AddResult()
     if not urls:
         raise LinksError("no URLs given; pass them as arguments or on standard input with '-'")
-    bad = [u for u in urls if not is_web_url(u)]
-    if bad:
-        raise LinksError(f"{_not_a_url(bad[0])}. Nothing was added.")
+    urls = [_add_target(ws, folder, u, cwd or Path.cwd()) for u in urls]
     chosen_section = _section_name(ws, section, result.messages)
     known = _known_links(ws, folder)
     candidates = [
         Candidate(url=u, section=chosen_section, note=(note or "").strip() or None) for u in urls
     ]
-    sorted_ = _sort(known, candidates)
+    sorted_ = _sort(known, candidates, ws.settings.intake.strip_params)
     _append(known.path, known.text, known.links, sorted_.added)
     for cand in sorted_.added:
         result.added.append(cand.url)
@@ -963,7 +1218,7 @@ def import_source(
             result.out_of_period += 1
             continue
         kept.append(cand)
-    sorted_ = _sort(known, kept)
+    sorted_ = _sort(known, kept, ws.settings.intake.strip_params)
     for cand in sorted_.added:
         cand.imported = source
     _append(known.path, known.text, known.links, sorted_.added)

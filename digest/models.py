@@ -30,6 +30,8 @@ class Code(StrEnum):
     NO_CLOSING = "no-closing"
     TRIAGE_LEXICAL = "triage-lexical-fallback"
     TRIAGE_UNSCORED = "triage-llm-scoring-failed"
+    TOO_LITTLE_TEXT = "too-little-text"
+    NO_WEB_ADDRESS = "no-web-address"
 
 
 FAITHFULNESS_CODES = frozenset(
@@ -70,6 +72,7 @@ class Link(BaseModel):
     title: str | None = None
     description: str | None = None
     imported: str | None = None  # set by `digest import` (the source); triage applies to these
+    local: str | None = None  # a local file's one `file:` form, relative to the issue folder
 
 
 class Article(BaseModel):

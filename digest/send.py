@@ -33,6 +33,7 @@ from urllib.parse import quote
 from markupsafe import escape
 
 from digest.errors import ConfigError, SendError
+from digest.intake import ascii_host
 from digest.providers import Delivery, Outgoing, Provider, check_provider_name, make_provider
 from digest.workspace import IssueFolder, Workspace
 
@@ -120,7 +121,7 @@ def normalize_email(text: str) -> str | None:
     if not at or not local or not domain or len(text) > 254 or not _LOCAL.fullmatch(local):
         return None
     try:
-        domain = domain.rstrip(".").encode("idna").decode("ascii")
+        domain = ascii_host(domain)  # IDNA 2008 / UTS-46: a@faß.de stays at xn--fa-hia.de
     except UnicodeError:
         return None
     labels = domain.split(".")

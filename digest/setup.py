@@ -1,4 +1,8 @@
-"""`digest init`: a new workspace with a commented digest.toml, .env.example and issues/."""
+"""`digest init`: a new workspace with a commented digest.toml, .env.example and issues/.
+
+The comments of digest.toml are the settings model's own field descriptions (digest/config.py),
+so the file and the code cannot drift apart.
+"""
 
 from __future__ import annotations
 
@@ -10,65 +14,6 @@ from pydantic import BaseModel
 
 from digest.config import SECRET_VARIABLES, Settings
 from digest.errors import WorkspaceError
-
-# One line per setting: what it does. A test checks that every field of Settings has a line
-# here and is written to digest.toml with its default, so the two cannot drift apart.
-DESCRIPTIONS: dict[str, str] = {
-    "newsletter.name": 'the newsletter\'s name; an issue is titled "{name}, Issue {number}"',
-    "newsletter.language": "language of the summaries (ko, en, ...); other sources are translated",
-    "newsletter.authors": "authors named in each issue's front matter",
-    "newsletter.tags": "tags written into each issue's front matter",
-    "newsletter.timezone": "time zone of issue dates and of the Period (an IANA name)",
-    "newsletter.week_starts_on": "first day of the week the Period covers: sunday | monday",
-    "newsletter.conclusion": 'add a closing "takeaways" section written from all items',
-    "newsletter.web_url": 'where issues are published, for "view online" ({number} is replaced)',
-    "llm.provider": "auto | openai | offline; auto = openai when a key or base_url is set",
-    "llm.model": "model name sent to the OpenAI-compatible endpoint",
-    "llm.base_url": "an OpenAI-compatible endpoint (Ollama, vLLM, ...); empty = OPENAI_BASE_URL",
-    "llm.concurrency": "LLM requests in flight at once",
-    "llm.max_input_chars": "article text per request; a longer one is summarized in parts, then merged",
-    "llm.max_parts": "at most this many parts per long article; the rest is cut (and reported)",
-    "llm.max_retries": "retries of a failed LLM request",
-    "llm.timeout": "seconds to wait for one LLM reply",
-    "llm.embedding_model": "embeddings model for triage's story grouping (same endpoint)",
-    "llm.price_input_per_mtok": "USD per million input tokens; set it for a cost estimate",
-    "llm.price_output_per_mtok": "USD per million output tokens; set it for a cost estimate",
-    "fetch.concurrency": "pages fetched at once",
-    "fetch.per_host": "pages fetched at once from one host",
-    "fetch.timeout": "seconds per request",
-    "fetch.max_bytes": "larger bodies are cut off and reported",
-    "fetch.allow_private_hosts": "fetch loopback, private and link-local addresses too",
-    "fetch.max_retries": "retries of a request that failed with a timeout or HTTP 429/5xx",
-    "fetch.max_redirects": "redirects followed per link",
-    "fetch.backoff_base": "seconds before the first retry; doubled (with jitter) per retry",
-    "fetch.user_agent": "User-Agent header; empty = digest's own",
-    "triage.max_items": "0: no triage; N: at most N stories from imported links per issue",
-    "triage.focus": "a few sentences on what the newsletter is about (scores candidates)",
-    "triage.prefer_domains": "primary source of a story several sites report (when no original)",
-    "triage.llm_scoring": "let the LLM score candidates in batches when one is configured",
-    "email.from": "sender of the email",
-    "email.reply_to": "Reply-To address; empty = none",
-    "email.subject": "subject line; {title} is the issue title",
-    "email.preheader": "preview text shown by mail clients; empty = the first item's title",
-    "email.unsubscribe": "List-Unsubscribe target (mailto: or https:); empty = none",
-    "send.provider": "smtp, or an HTTP email API (e.g. postmark)",
-    "send.smtp_host": "SMTP server",
-    "send.smtp_port": "SMTP port",
-    "send.smtp_security": "starttls | ssl | none",
-    "send.smtp_user": "SMTP login; the password comes from DIGEST_SMTP_PASSWORD",
-    "send.smtp_timeout": "seconds to wait for the SMTP server",
-    "send.rate_per_second": "messages sent per second at most",
-    "send.api_url": "endpoint of the HTTP provider; empty = its default",
-    "publish.platform": "default of `digest publish --to`: buttondown | listmonk | ghost | hugo",
-    "publish.buttondown.url": "Buttondown's API base",
-    "publish.listmonk.url": 'your listmonk, e.g. "https://lists.example.com"',
-    "publish.listmonk.list_ids": "ids of the listmonk lists the campaign goes to",
-    "publish.listmonk.template_id": "listmonk template id; 0 = the platform's default",
-    "publish.ghost.url": 'your Ghost site, e.g. "https://blog.example.com"',
-    "publish.ghost.newsletter": "slug of the Ghost newsletter used when sending",
-    "publish.hugo.content_dir": 'the Hugo site\'s content folder, e.g. "../site/content/posts"',
-    "publish.hugo.slug": "folder of the page bundle; {number} is the issue number",
-}
 
 HEADER = """\
 # digest settings. Every key is optional: the values below are the defaults.
@@ -117,8 +62,9 @@ def _table(name: str, model: BaseModel) -> list[str]:
         if isinstance(getattr(model, field_name), BaseModel):
             nested += ["", *_table(f"{name}.{key}", getattr(model, field_name))]
             continue
-        description = DESCRIPTIONS.get(f"{name}.{key}") or info.description or "(undocumented)"
-        lines.append(f"# {description}")
+        if not info.description:  # pragma: no cover - a test checks every setting has one
+            raise KeyError(f"setting {name}.{key} has no description in digest/config.py")
+        lines.append(f"# {info.description}")
         value = values[key]
         if value is None:
             lines.append(f"# {key} = {_toml_value(EXAMPLES.get(f'{name}.{key}', ''))}")

@@ -297,13 +297,25 @@ class Workspace:
         return meta
 
 
-def new_issue(workspace: Workspace, date: dt.date | None = None) -> tuple[IssueFolder, IssueMeta]:
-    """Create the next issue folder (last number + 1) with its number, date and Period."""
+def new_issue(
+    workspace: Workspace, date: dt.date | None = None, *, force: bool = False
+) -> tuple[IssueFolder, IssueMeta]:
+    """Create the next issue folder (last number + 1) with its number, date and Period;
+    refuse when an issue already covers that Period, unless force."""
     folders = workspace.issue_folders()
     number = (int(folders[-1].id) + 1) if folders else 1
     now = workspace.now()
     when = now if date is None else dt.datetime.combine(date, now.timetz())
     start, end = period_for(when.date(), workspace.settings.newsletter.week_starts_on)
+    if not force:
+        for other in folders:
+            meta = other.read_meta()
+            if meta is not None and (meta.period_start, meta.period_end) == (start, end):
+                raise WorkspaceError(
+                    f"issue {other.id} ({other.path}) already covers the Period {start} ~ {end}; "
+                    f"add links to it (`digest add --issue {other.id} URL`), or pass --force to "
+                    "create another issue for the same week"
+                )
     folder = IssueFolder(workspace.issues_dir / f"{number:03d}", f"{number:03d}")
     try:
         folder.path.mkdir(parents=True, exist_ok=False)

@@ -47,12 +47,19 @@ def article_html(title: str, paragraphs: list[str], *, site: str = "Test Site") 
 
 @pytest.fixture
 def make_workspace(tmp_path: Path):
-    """Create a workspace folder with a digest.toml; returns its path."""
+    """Create a workspace folder with a digest.toml; returns its path.
+
+    Test pages hold a sentence or two, fewer than `extract.min_chars` (200) characters: unless
+    the toml has an [extract] table (as the tests of that limit do), the limit is 0 here.
+    """
 
     def make(toml: str = "", name: str = "ws") -> Path:
         root = tmp_path / name
         (root / "issues").mkdir(parents=True)
-        (root / "digest.toml").write_text(textwrap.dedent(toml), encoding="utf-8")
+        text = textwrap.dedent(toml)
+        if "[extract]" not in text:
+            text += "\n[extract]\nmin_chars = 0\n"
+        (root / "digest.toml").write_text(text, encoding="utf-8")
         return root
 
     return make

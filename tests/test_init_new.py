@@ -14,15 +14,15 @@ from typer.testing import CliRunner
 
 from digest.cli import app
 from digest.config import SECRET_VARIABLES, Settings, load_settings
-from digest.setup import DESCRIPTIONS, settings_toml
+from digest.setup import settings_toml
 from digest.workspace import IssueFolder, period_for
 
 runner = CliRunner()
 
 
-def _fields() -> list[tuple[str, str]]:
-    """(table, key) for every setting of every table of Settings."""
-    found = []
+def _fields() -> list[tuple[str, str, str | None]]:
+    """(table, key, description) for every setting of every table of Settings."""
+    found: list[tuple[str, str, str | None]] = []
 
     def walk(table: str, model: Any) -> None:
         for name, field in model.model_fields.items():
@@ -30,7 +30,7 @@ def _fields() -> list[tuple[str, str]]:
             if isinstance(inner, type) and issubclass(inner, BaseModel):
                 walk(f"{table}.{field.alias or name}", inner)  # a nested table: [publish.hugo]
             else:
-                found.append((table, field.alias or name))
+                found.append((table, field.alias or name, field.description))
 
     for table, info in Settings.model_fields.items():
         model = info.annotation
@@ -62,14 +62,14 @@ def test_generated_settings_load_as_the_defaults(tmp_path: Path) -> None:
 def test_every_setting_is_in_the_generated_file_with_a_comment() -> None:
     text = settings_toml()
     lines = text.splitlines()
-    for table, key in _fields():
-        assert f"{table}.{key}" in DESCRIPTIONS, f"add a description of {table}.{key} to setup.py"
+    for table, key, description in _fields():
+        assert description, f"give {table}.{key} a Field(description=...) in digest/config.py"
         start = text.index(f"[{table}]\n") + len(f"[{table}]\n")
         section = text[start:].split("\n[", 1)[0]
         match = re.search(rf"^(# )?{re.escape(key)} = ", section, re.MULTILINE)
         assert match, f"{table}.{key} is missing from the generated digest.toml"
         index = text[: start + match.start()].count("\n")  # equal lines repeat across tables
-        assert lines[index - 1] == f"# {DESCRIPTIONS[f'{table}.{key}']}"
+        assert lines[index - 1] == f"# {description}"
     assert "[[sections]]" in text  # the example of sections, commented out
 
 
@@ -231,3 +231,81 @@ def test_new_when_the_next_folder_name_is_taken_by_a_file(make_workspace) -> Non
     result = _new(root)
     assert result.exit_code == 1
     assert "issues/001" in result.output and "Traceback" not in result.output
+
+
+def test_new_refuses_a_second_issue_for_the_same_period(make_workspace) -> None:
+    root = make_workspace("")
+    assert _new(root, "--date", "2024-07-29").exit_code == 0
+    # 2024-07-31 lies in the same week: its Period is the same 2024-07-21 ~ 2024-07-27.
+    result = _new(root, "--date", "2024-07-31")
+    assert result.exit_code == 1
+    assert "issue 001" in result.output and "2024-07-21 ~ 2024-07-27" in result.output
+    assert "--force" in result.output and "Traceback" not in result.output
+    assert sorted(p.name for p in (root / "issues").iterdir()) == ["001"]
+    # The next week is another Period; --force makes a second issue for the same one.
+    assert "created issue 002" in _new(root, "--date", "2024-08-05").output
+    forced = _new(root, "--date", "2024-07-29", "--force")
+    assert forced.exit_code == 0, forced.output
+    assert "created issue 003" in forced.output
+
+
+# ------------------------------------------------------------------ settings describe themselves
+
+
+def test_generated_settings_say_what_the_code_does() -> None:
+    text = settings_toml()
+    lines = text.splitlines()
+
+    def comment_of(table: str, key: str) -> str:
+        section = text.split(f"[{table}]\n", 1)[1]
+        first = next(line for line in section.splitlines() if line.startswith(f"{key} = "))
+        return lines[lines.index(first) - 1]
+
+    assert "deadline" in comment_of("fetch", "timeout")
+    assert "per request" not in comment_of("fetch", "timeout")
+    # Long articles are summarized in parts (llm.max_parts); nothing "chunks".
+    assert "chunk" not in text
+    assert "in parts" in comment_of("llm", "max_input_chars")
+    assert "cut" in comment_of("llm", "max_parts")
+    assert "intro" in comment_of("email", "preheader")
+    assert 'min_chars = 200' in text and comment_of("extract", "min_chars")
+    assert 'strip_params = ["utm_*", "fbclid", "gclid", "mc_eid", "mkt_tok"]' in text
+
+
+def test_preheader_default_is_what_the_setting_says() -> None:
+    from digest.models import Issue, Item, Section
+    from digest.render import Renderer
+
+    items = [Item(title=f"Title {n}", url=f"https://e.example/{n}") for n in range(5)]
+    issue = Issue(
+        title="T",
+        number=1,
+        date=dt.datetime(2024, 7, 29, tzinfo=dt.UTC),
+        period_start=dt.date(2024, 7, 21),
+        period_end=dt.date(2024, 7, 27),
+        sections=[Section(items=items)],
+    )
+    renderer = Renderer(Settings())
+    assert renderer.preheader(issue) == "Title 0 · Title 1 · Title 2"
+    issue.intro = "The week in one line.\n\nA second paragraph."
+    assert renderer.preheader(issue) == "The week in one line."
+
+
+@pytest.mark.parametrize("command", [["status"], ["add", "https://a.example/x"], ["check"]])
+def test_a_bad_timezone_stops_every_command(make_workspace, command: list[str]) -> None:
+    root = make_workspace('[newsletter]\ntimezone = "Seoul"\n')
+    (root / "issues" / "001").mkdir()
+    (root / "issues" / "001" / "links.yaml").write_text("- https://a.example/y\n")
+    result = runner.invoke(app, [*command, "-w", str(root)])
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    assert "newsletter.timezone" in lines[0] and "'Seoul'" in lines[0]
+    assert "digest.toml" in lines[0] and "Asia/Seoul" in lines[0]
+
+
+def test_a_bad_timezone_from_the_environment_names_the_variable(tmp_path: Path) -> None:
+    from digest.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="DIGEST_NEWSLETTER__TIMEZONE: newsletter.timezone"):
+        load_settings(None, environ={"DIGEST_NEWSLETTER__TIMEZONE": "Mars/Olympus"})

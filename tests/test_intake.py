@@ -34,7 +34,9 @@ runner = CliRunner()
         ("https://e.com/a?gclid=abc&id=7", "https://e.com/a?id=7"),
         ("https://e.com/a?ref=hn&page=2", "https://e.com/a?page=2"),
         ("https://e.com/a?ref_src=twsrc&ref_url=x", "https://e.com/a"),
-        ("https://e.com/a?mc_cid=1&mc_eid=2&msclkid=3", "https://e.com/a"),
+        ("https://e.com/a?mc_eid=2&mkt_tok=3&gclid=4", "https://e.com/a"),
+        # only the listed parameters go (intake.strip_params; more can be listed there)
+        ("https://e.com/a?mc_cid=1&mc_eid=2&msclkid=3", "https://e.com/a?mc_cid=1&msclkid=3"),
         # other parameters keep their order and encoding
         ("https://e.com/s?q=a%20b&utm_term=x&flag", "https://e.com/s?q=a%20b&flag"),
         ("https://e.com/s?b=2&a=1", "https://e.com/s?b=2&a=1"),
@@ -281,3 +283,95 @@ def test_add_keeps_windows_line_endings(ws: Path) -> None:
     links.write_bytes(b"# picks\r\n- https://a.example/1\r\n")
     assert add(ws, "https://a.example/2").exit_code == 0
     assert links.read_bytes() == b"# picks\r\n- https://a.example/1\r\n- https://a.example/2\r\n"
+
+
+# ------------------------------------------------------------------ IDNA 2008 and `ref` (issue 11)
+
+
+@pytest.mark.parametrize(
+    ("given_url", "expected"),
+    [
+        # UTS-46 non-transitional: ß and ς stay themselves (IDNA 2003 mapped them to ss and σ)
+        ("https://faß.de/x", "https://xn--fa-hia.de/x"),
+        ("https://Faß.DE/x", "https://xn--fa-hia.de/x"),
+        ("https://fass.de/x", "https://fass.de/x"),
+        ("https://ＥＸＡＭＰＬＥ.com/x", "https://example.com/x"),  # full-width letters map
+        ("https://한국.kr/x", "https://xn--3e0b707e.kr/x"),
+    ],
+)
+def test_hosts_use_idna_2008(given_url: str, expected: str) -> None:
+    assert normalize_url(given_url) == expected
+
+
+def test_fass_and_fass_sharp_s_are_different_links() -> None:
+    assert link_key("https://faß.de/x") != link_key("https://fass.de/x")
+
+
+def test_reader_addresses_use_idna_2008() -> None:
+    from digest.send import normalize_email, parse_recipient
+
+    assert normalize_email("a@faß.de") == "a@xn--fa-hia.de"
+    assert normalize_email("a@fass.de") == "a@fass.de"
+    reader = parse_recipient("Anna <anna@Faß.de>")
+    assert reader is not None and reader.email == "anna@xn--fa-hia.de"
+
+
+@pytest.mark.parametrize(
+    ("given_url", "expected"),
+    [
+        # a referral on an ordinary site: dropped
+        ("https://blog.example/post?ref=producthunt", "https://blog.example/post"),
+        ("https://blog.example/post?ref=news.ycombinator.com", "https://blog.example/post"),
+        ("https://blog.example/post?ref=hn&page=2", "https://blog.example/post?page=2"),
+        ("https://blog.example/post?ref=tldrnewsletter", "https://blog.example/post"),
+        ("https://blog.example/post?ref=https%3A%2F%2Ft.co%2Fx", "https://blog.example/post"),
+        ("https://blog.example/post?ref_src=twsrc%5Etfw", "https://blog.example/post"),
+        # a git ref: kept, on code hosts always, elsewhere when it looks like one
+        (
+            "https://github.com/o/r/blob/main/a.md?ref=v1",
+            "https://github.com/o/r/blob/main/a.md?ref=v1",
+        ),
+        (
+            "https://github.com/o/r/tree/x?ref=producthunt",
+            "https://github.com/o/r/tree/x?ref=producthunt",
+        ),
+        (
+            "https://gitlab.com/o/r/-/raw/a.txt?ref=main",
+            "https://gitlab.com/o/r/-/raw/a.txt?ref=main",
+        ),
+        ("https://git.example.org/o/r?ref=feature-x", "https://git.example.org/o/r?ref=feature-x"),
+        ("https://docs.example/api?ref=v3.2", "https://docs.example/api?ref=v3.2"),
+        (
+            "https://docs.example/api?ref=refs%2Fheads%2Fmain",
+            "https://docs.example/api?ref=refs%2Fheads%2Fmain",
+        ),
+        ("https://docs.example/api?ref=9fceb02d", "https://docs.example/api?ref=9fceb02d"),
+        # neither a referrer nor a ref: kept (never merge two pages on a guess)
+        ("https://docs.example/api?ref=chapter7", "https://docs.example/api?ref=chapter7"),
+    ],
+)
+def test_ref_is_dropped_only_as_a_referral(given_url: str, expected: str) -> None:
+    assert normalize_url(given_url) == expected
+
+
+def test_github_branch_links_stay_two_links() -> None:
+    v1 = "https://github.com/o/r/blob/main/README.md?ref=v1"
+    v2 = "https://github.com/o/r/blob/main/README.md?ref=v2"
+    assert link_key(v1) != link_key(v2)
+
+
+def test_strip_params_is_a_setting(make_workspace) -> None:
+    root = make_workspace('[intake]\nstrip_params = ["utm_*", "src_*", "Campaign"]\n')
+    assert runner.invoke(app, ["new", "--date", "2024-07-29", "-w", str(root)]).exit_code == 0
+    url = "https://e.example/a?src_feed=1&fbclid=2&utm_source=3&campaign=4&id=5"
+    result = runner.invoke(app, ["add", url, "-w", str(root)])
+    assert result.exit_code == 0, result.output
+    links = read_links(root / "issues" / "001" / "links.yaml")
+    assert [link.url for link in links] == ["https://e.example/a?fbclid=2&id=5"]
+
+
+def test_strip_params_globs_match_whole_names() -> None:
+    assert normalize_url("https://e.com/r?utm=1&my_utm_source=2&UTM_Medium=3", strip=["utm_*"]) == (
+        "https://e.com/r?utm=1&my_utm_source=2"
+    )
+    assert normalize_url("https://e.com/r?fbclid=1", strip=[]) == "https://e.com/r?fbclid=1"
