@@ -77,9 +77,8 @@ def lint_issue(issue: Issue, draft_text: str, name: str = "draft.md") -> list[Fi
                 Finding(
                     "warning",
                     where,
-                    f"item {item.title!r} has no web address ({item.url} is a local file): "
-                    "readers will see no link; put the article's https:// address on its source "
-                    "line if it has one",
+                    f"item {item.title!r} comes from a local file ({item.url}) with no web "
+                    "address: readers will see no link to its source",
                     Code.NO_WEB_ADDRESS,
                 )
             )
@@ -154,7 +153,7 @@ def _compose_warnings(ws: Workspace, folder: IssueFolder, issue: Issue) -> list[
     from digest.cache import JsonCache
     from digest.compose import read_state, unedited_fallbacks
     from digest.faithful import unsupported_claims
-    from digest.intake import link_key, read_links
+    from digest.intake import entry_key, link_key, read_links
     from digest.models import Article
 
     items = {item.url: item for item in issue.items()}
@@ -177,7 +176,7 @@ def _compose_warnings(ws: Workspace, folder: IssueFolder, issue: Issue) -> list[
         ]
     for entry in report.links if report is not None else []:
         url = entry.url
-        if (composed.get(link_key(url)) or entry.final_url) not in items:
+        if (composed.get(entry_key(url, folder.path)) or entry.final_url) not in items:
             continue  # failed, or the editor deleted the item
         for warning in entry.warnings:
             if url in rechecked and warning.code in FAITHFULNESS_CODES:

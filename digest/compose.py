@@ -449,7 +449,7 @@ class Composer:
         fallbacks = read_fallbacks(self.folder) if draft is not None else {}
         redo = unedited_fallbacks(self.folder, draft) if draft is not None else {}
         draft_urls = {i.url for i in draft.items()} if draft else set()
-        draft_keys = {link_key(u) for u in draft_urls}
+        draft_keys = {entry_key(u, self.folder.path) for u in draft_urls}
         redoing: set[str] = set()  # link keys of fallback items summarized again
 
         reports: list[LinkReport | None] = [None] * len(links)

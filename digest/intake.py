@@ -123,11 +123,11 @@ _GIT_REF = re.compile(
 
 
 def ascii_host(name: str) -> str:
-    """A host or mail domain in ASCII: lower case, international names as IDNA 2008 / UTS-46
-    punycode (`faß.de` is `xn--fa-hia.de`, never `fass.de`); raises UnicodeError when invalid."""
+    """A host or mail domain in ASCII: an ASCII name as given, an international one as IDNA 2008
+    / UTS-46 punycode (`faß.de` is `xn--fa-hia.de`, never `fass.de`); UnicodeError if invalid."""
     host = name.strip().rstrip(".")
     if host.isascii():
-        return host.lower()
+        return host
     import idna
 
     try:

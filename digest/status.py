@@ -11,7 +11,7 @@ from rich.table import Table
 
 from digest.cache import JsonCache
 from digest.errors import DigestError
-from digest.intake import link_key, read_links
+from digest.intake import entry_key, link_key, read_links
 from digest.publish import published_lines
 from digest.workspace import IssueFolder, Workspace
 
@@ -50,7 +50,7 @@ def _read_json(path: Any) -> dict[str, Any]:
 
 def link_statuses(ws: Workspace, folder: IssueFolder) -> tuple[list[LinkStatus], list[str]]:
     """The state of every link in links.yaml, and notes about files that could not be read."""
-    from digest.compose import unedited_fallbacks
+    from digest.compose import read_state, unedited_fallbacks
     from digest.draft import read_draft
 
     notes: list[str] = []
@@ -60,9 +60,8 @@ def link_statuses(ws: Workspace, folder: IssueFolder) -> tuple[list[LinkStatus],
     for entry in report.get("links", []) if isinstance(report.get("links"), list) else []:
         if isinstance(entry, dict) and isinstance(entry.get("url"), str):
             by_url.setdefault(entry["url"], entry)
-            by_url.setdefault(link_key(entry["url"]), entry)
-    composed = _read_json(folder.state_path).get("composed", {})
-    composed = composed if isinstance(composed, dict) else {}
+            by_url.setdefault(entry_key(entry["url"], folder.path), entry)
+    composed = read_state(folder)
     draft_items: dict[str, str] = {}
     draft_read = False
     fallbacks: dict[str, Any] = {}
@@ -74,7 +73,7 @@ def link_statuses(ws: Workspace, folder: IssueFolder) -> tuple[list[LinkStatus],
             fallbacks = unedited_fallbacks(folder, issue)
         except DigestError as exc:
             notes.append(f"draft.md cannot be read, so 'in draft' is unknown: {exc}")
-    draft_keys = {link_key(url): title for url, title in draft_items.items()}
+    draft_keys = {entry_key(url, folder.path): title for url, title in draft_items.items()}
     articles = JsonCache(ws.cache_dir / "articles")
 
     rows: list[LinkStatus] = []

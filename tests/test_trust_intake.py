@@ -257,3 +257,19 @@ def test_add_a_file_outside_the_workspace_is_refused(
     assert f"resolves to {outside.resolve()}" in result.output
     assert "outside the workspace" in result.output
     assert (issue / "links.yaml").read_text() == ""
+
+
+def test_status_and_check_follow_a_local_item_spelled_another_way(make_workspace: Any) -> None:
+    root, issue = _local_workspace(make_workspace)
+    (issue / "articles" / "thin.html").write_text(WALL, encoding="utf-8")
+    (root / "digest.toml").write_text("[extract]\nmin_chars = 200\n")
+    (issue / "links.yaml").write_text(
+        "- ./articles/story.html\n- url: articles/../articles/thin.html\n  note: Worth it.\n"
+    )
+    assert _compose(root, "--offline").exit_code == 0
+    status = runner.invoke(app, ["status", "--workspace", str(root)])
+    assert status.exit_code == 0, status.output
+    rows = [line for line in status.output.splitlines() if "articles/" in line]
+    assert len(rows) == 2 and all("in draft" in row for row in rows), status.output
+    check = _check_json(root)
+    assert "too little text extracted" in check["text"], check["text"]

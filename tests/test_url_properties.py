@@ -113,7 +113,7 @@ def _respell(url: str, data: st.DataObject) -> str:
     return urlunsplit((scheme, netloc, parts.path, query, fragment))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(st.data())
 def test_normalisation_never_merges_two_articles(data: st.DataObject) -> None:
     keys: dict[str, int] = {}
