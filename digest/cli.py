@@ -49,6 +49,11 @@ IssueOpt = Annotated[
 ]
 
 
+def say(message: str) -> None:
+    """Print a message of the library's for people, verbatim."""
+    out.print(message, markup=False)
+
+
 def fail(message: str) -> NoReturn:
     """Print an error without a traceback and exit 1."""
     err.print(f"error: {message}", markup=False)
@@ -382,7 +387,7 @@ def send(
             ws,
             ws.issue(issue),
             request,
-            console=out,
+            notify=say,
             confirm=typer.confirm,
             progress=make_send_progress(out),
         )
@@ -445,7 +450,7 @@ def publish(
     try:
         ws = _load(workspace)
         request = PublishRequest(platform=to or "", schedule=schedule, send_now=send_now, yes=yes)
-        publish_issue(ws, ws.issue(issue), request, console=out, confirm=typer.confirm)
+        publish_issue(ws, ws.issue(issue), request, notify=say, confirm=typer.confirm)
     except DigestError as exc:
         fail(str(exc))
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from digest.errors import PublishError
 from digest.providers import Content, Platform, Remote, RemoteMissing, check_platform_name
-from digest.send import Printer, confirm_or_refuse, gate_on_check, require_fresh_render
+from digest.send import Notify, confirm_or_refuse, gate_on_check, require_fresh_render
 from digest.workspace import IssueFolder, Workspace, atomic_write
 
 PUBLISHED_NAME = "published.json"
@@ -196,7 +196,7 @@ def publish_issue(
     folder: IssueFolder,
     request: PublishRequest,
     *,
-    console: Printer,
+    notify: Notify,
     confirm: Callable[..., bool],
     interactive: bool | None = None,
     platform: Platform | None = None,
@@ -220,7 +220,7 @@ def publish_issue(
                 f"{record.get('time')}); nothing to update"
             )
         if releasing:
-            gate_on_check(ws, folder, console, retry_hint="publish it as a draft only")
+            gate_on_check(ws, folder, notify, retry_hint="publish it as a draft only")
             action = f"at {when.isoformat()}" if when else "now"
             confirm_or_refuse(
                 f"Send {content.subject!r} {action} to the readers of {platform.describe()}?",
@@ -228,7 +228,7 @@ def publish_issue(
                 confirm=confirm,
                 interactive=sys.stdin.isatty() if interactive is None else interactive,
             )
-        remote = _save(platform, name, content, record, console)
+        remote = _save(platform, name, content, record, notify)
         _record(folder, name, remote, content)
         if releasing and remote.state != "sent":
             remote = _release(platform, name, remote, content, when)
@@ -238,7 +238,7 @@ def publish_issue(
     verb = {"draft": "draft saved", "scheduled": "scheduled", "sent": "sent"}.get(
         remote.state, remote.state
     )
-    console.print(f"{name}: {verb} ({remote.id}) {remote.url}".rstrip(), markup=False)
+    notify(f"{name}: {verb} ({remote.id}) {remote.url}".rstrip())
     return remote
 
 
@@ -247,7 +247,7 @@ def _save(
     name: str,
     content: Content,
     record: dict[str, Any] | None,
-    console: Printer,
+    notify: Notify,
 ) -> Remote:
     from digest.providers.api import NoAnswer
 
@@ -256,10 +256,9 @@ def _save(
         try:
             return platform.save(content, record["id"])
         except RemoteMissing as exc:
-            console.print(
+            notify(
                 f"note: the {name} draft {record['id']} recorded in {PUBLISHED_NAME} is gone "
-                f"there ({exc}); making a new one",
-                markup=False,
+                f"there ({exc}); making a new one"
             )
         except NoAnswer as exc:
             raise PublishError(
@@ -271,10 +270,9 @@ def _save(
     except NoAnswer as exc:
         raise PublishError(f"{exc}; nothing was created; {unchanged}") from None
     if found is not None:
-        console.print(
+        notify(
             f"note: found the {name} draft {found.id} by its marker {content.marker} (an earlier "
-            "run stopped before recording it); updating it",
-            markup=False,
+            "run stopped before recording it); updating it"
         )
         if found.state == "sent":
             return found

@@ -5,7 +5,8 @@ soon as it is accepted: a list send skips every reader already in it (test sends
 `"test": true`, do not count), so an interrupted send resumes with only the rest. The one
 window for a duplicate: the process dies after the provider took a message and before its
 line is written; that reader (one per interruption) receives it again on the next run.
-Progress goes to a `SendProgress` (the CLI shows it); the library never prints progress.
+Progress goes to a `SendProgress` and messages for people to a `Notify` callback (the CLI
+prints both); the library never prints.
 """
 
 from __future__ import annotations
@@ -47,10 +48,7 @@ class _Stopped(SendError):
     """A send stopped part-way; the message already says how many were sent and remain."""
 
 
-class Printer(Protocol):
-    """Anything with rich's Console.print."""
-
-    def print(self, *objects: Any, **kwargs: Any) -> None: ...
+Notify = Callable[[str], None]  # receives the library's messages for people; the CLI prints them
 
 
 class SendProgress(Protocol):
@@ -344,7 +342,7 @@ class StopRequested:
         self.signal_name = ""
 
     @contextmanager
-    def installed(self, console: Printer) -> Iterator[StopRequested]:
+    def installed(self, notify: Notify) -> Iterator[StopRequested]:
         """Install the handlers for the duration of the send (main thread only)."""
         if threading.current_thread() is not threading.main_thread():
             yield self
@@ -354,10 +352,7 @@ class StopRequested:
             if self.signal_name:
                 raise KeyboardInterrupt
             self.signal_name = signal.Signals(signum).name
-            console.print(
-                f"{self.signal_name}: stopping after the message in flight (again to stop now)",
-                markup=False,
-            )
+            notify(f"{self.signal_name}: stopping after the message in flight (again to stop now)")
 
         previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
@@ -388,7 +383,7 @@ def require_fresh_render(folder: IssueFolder) -> None:
 def gate_on_check(
     ws: Workspace,
     folder: IssueFolder,
-    console: Printer,
+    notify: Notify,
     *,
     force: bool = False,
     dry_run: bool = False,
@@ -402,18 +397,14 @@ def gate_on_check(
     if not errors:
         return
     for finding in errors:
-        console.print(str(finding), markup=False)
+        notify(str(finding))
     if dry_run:
-        console.print(
+        notify(
             f"warning: `digest check` finds {len(errors)} error(s); a real send needs them "
-            "fixed, or --force",
-            markup=False,
+            "fixed, or --force"
         )
     elif force:
-        console.print(
-            f"warning: sending despite {len(errors)} error(s) from `digest check` (--force)",
-            markup=False,
-        )
+        notify(f"warning: sending despite {len(errors)} error(s) from `digest check` (--force)")
     else:
         raise SendError(
             f"`digest check {folder.id}` finds {len(errors)} error(s) (above); fix the draft and "
@@ -421,7 +412,7 @@ def gate_on_check(
         )
 
 
-def _readers(request: SendRequest, console: Printer) -> list[Reader]:
+def _readers(request: SendRequest, notify: Notify) -> list[Reader]:
     if request.to:
         readers: list[Reader] = []
         seen: set[str] = set()
@@ -438,7 +429,7 @@ def _readers(request: SendRequest, console: Printer) -> list[Reader]:
     assert request.list_path is not None
     readers, problems = read_list(request.list_path)
     for problem in problems:
-        console.print(f"warning: {problem}", markup=False)
+        notify(f"warning: {problem}")
     if not readers:
         raise SendError(f"{request.list_path}: no valid addresses in the list")
     return readers
@@ -538,7 +529,7 @@ def send_issue(
     folder: IssueFolder,
     request: SendRequest,
     *,
-    console: Printer,
+    notify: Notify,
     confirm: Callable[..., bool],
     interactive: bool | None = None,
     provider: Provider | None = None,
@@ -548,172 +539,179 @@ def send_issue(
     """Send the rendered issue to test addresses or the list; see the module docstring."""
     if not request.to and request.list_path is None:
         raise SendError("nothing to send to: give --to ADDR… (a test send) or --list CSV")
-    test = bool(request.to)
     require_fresh_render(folder)
     check_provider_name(ws.settings.send.provider)
     factory = _factory(ws, folder)
-    readers = _readers(request, console)
-    gate_on_check(ws, folder, console, force=request.force, dry_run=request.dry_run)
+    readers = _readers(request, notify)
+    gate_on_check(ws, folder, notify, force=request.force, dry_run=request.dry_run)
     log = SentLog(folder.sent_log)
-    where = f"`digest send {folder.id} --list {request.list_path}`"
-
     if request.dry_run:
-        done = set() if test else log.delivered()
-        pending = [r for r in readers if r.key not in done]
-        written = _write_outbox(folder, factory, pending)
-        console.print(
-            f"dry run: wrote {len(written)} message(s) to {folder.outbox}; nothing sent"
-            + (
-                f" ({len(readers) - len(pending)} already received it)"
-                if len(pending) < len(readers)
-                else ""
-            ),
-            markup=False,
-        )
-        return SendOutcome(ok=True, already=len(readers) - len(pending), written=written)
-
+        return _dry_run(folder, factory, readers, set() if request.to else log.delivered(), notify)
     provider = provider or make_provider(ws.settings.send, ws.secrets)
-    pacer = pacer or Pacer(ws.settings.send.rate_per_second)
     with log.opened():
-        done = set() if test else log.delivered()
+        done = set() if request.to else log.delivered()
         pending = [r for r in readers if r.key not in done]
         already = len(readers) - len(pending)
         if not pending:
-            console.print(
+            notify(
                 f"all {len(readers)} reader(s) on {request.list_path} already received issue "
-                f"{folder.id} (see {folder.sent_log}); nothing to send",
-                markup=False,
+                f"{folder.id} (see {folder.sent_log}); nothing to send"
             )
             return SendOutcome(ok=True, already=already)
         if already:
-            console.print(
-                f"{already} reader(s) already received it (sent.jsonl); {len(pending)} to go",
-                markup=False,
-            )
-        _confirm(
-            request,
-            factory.subject,
-            len(pending),
-            provider,
-            confirm,
-            sys.stdin.isatty() if interactive is None else interactive,
+            notify(f"{already} reader(s) already received it (sent.jsonl); {len(pending)} to go")
+        asking = sys.stdin.isatty() if interactive is None else interactive
+        _confirm(request, factory.subject, len(pending), provider, confirm, asking)
+        run = _Delivery(
+            folder=folder,
+            request=request,
+            provider=provider,
+            pacer=pacer or Pacer(ws.settings.send.rate_per_second),
+            log=log,
+            factory=factory,
+            pending=pending,
+            notify=notify,
+            progress=NoSendProgress() if request.to or progress is None else progress,
+            outcome=SendOutcome(ok=True, already=already),
         )
-        return _deliver(
-            folder,
-            request,
-            provider,
-            pacer,
-            log,
-            factory,
-            pending,
-            already,
-            console,
-            where,
-            test,
-            NoSendProgress() if test or progress is None else progress,
-        )
+        return run.deliver()
 
 
-def _deliver(
+def _dry_run(
     folder: IssueFolder,
-    request: SendRequest,
-    provider: Provider,
-    pacer: Pacer,
-    log: SentLog,
     factory: MessageFactory,
-    pending: list[Reader],
-    already: int,
-    console: Printer,
-    where: str,
-    test: bool,
-    progress: SendProgress,
+    readers: list[Reader],
+    done: set[str],
+    notify: Notify,
 ) -> SendOutcome:
-    outcome = SendOutcome(ok=True, already=already)
-    stop = StopRequested()
-    consecutive = 0
+    """Write the messages of the readers still to send to the outbox; send nothing."""
+    pending = [r for r in readers if r.key not in done]
+    written = _write_outbox(folder, factory, pending)
+    already = len(readers) - len(pending)
+    notify(
+        f"dry run: wrote {len(written)} message(s) to {folder.outbox}; nothing sent"
+        + (f" ({already} already received it)" if already else "")
+    )
+    return SendOutcome(ok=True, already=already, written=written)
 
-    def stopped(reason: str) -> SendError:
-        remain = len(pending) - outcome.sent - len(outcome.failed)
-        if test:
-            return _Stopped(f"{reason}; {outcome.sent} test message(s) sent, {remain} not sent")
+
+@dataclass
+class _Delivery:
+    """One send run: the readers still to send, the provider, and where each one is recorded."""
+
+    folder: IssueFolder
+    request: SendRequest
+    provider: Provider
+    pacer: Pacer
+    log: SentLog
+    factory: MessageFactory
+    pending: list[Reader]
+    notify: Notify
+    progress: SendProgress
+    outcome: SendOutcome
+    consecutive: int = 0
+
+    @property
+    def test(self) -> bool:
+        return bool(self.request.to)
+
+    @property
+    def again(self) -> str:
+        return f"`digest send {self.folder.id} --list {self.request.list_path}`"
+
+    def stopped(self, reason: str) -> SendError:
+        """The error that ends the run part-way, saying what was sent and what remains."""
+        sent, already = self.outcome.sent, self.outcome.already
+        remain = len(self.pending) - sent - len(self.outcome.failed)
+        if self.test:
+            return _Stopped(f"{reason}; {sent} test message(s) sent, {remain} not sent")
         return _Stopped(
-            f"{reason}; {outcome.sent} sent in this run ({outcome.sent + already} in all), "
-            f"{remain} remain: run {where} again to send only the rest"
+            f"{reason}; {sent} sent in this run ({sent + already} in all), "
+            f"{remain} remain: run {self.again} again to send only the rest"
         )
 
-    opened = False
-    progress.start(len(pending))
-    with stop.installed(console):
-        try:
-            provider.open()
-            opened = True
-            for chunk in _chunks(provider, factory, pending):
-                if stop.signal_name:
-                    raise stopped(f"stopped by {stop.signal_name}")
-                pacer.wait()
-                deliveries = provider.send([out for _, out in chunk])
-                fatal = ""
-                for (reader, _), delivery in zip(chunk, deliveries, strict=True):
-                    if delivery.ok:
-                        entry: dict[str, Any] = {
-                            "email": reader.email,
-                            "message_id": delivery.message_id,
-                            "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                            "provider": provider.name,
-                        }
-                        if test:
-                            entry["test"] = True
-                        log.record(entry)
-                        outcome.sent += 1
-                        consecutive = 0
-                        if test:
-                            console.print(f"sent test message to {reader.email}", markup=False)
-                    else:
-                        outcome.failed.append(delivery)
-                        consecutive += 1
-                        line = f" (line {reader.line})" if reader.line else ""
-                        console.print(
-                            f"failed: {reader.email}{line}: {delivery.error}", markup=False
-                        )
-                        fatal = fatal or (delivery.error if delivery.fatal else "")
-                if fatal:
-                    raise stopped(f"{provider.name} refused the message: {fatal}")
-                if consecutive >= MAX_CONSECUTIVE_FAILURES:
-                    raise stopped(f"the last {consecutive} messages were all refused")
-                progress.advance(outcome.sent, len(outcome.failed))
-        except _Stopped:
-            raise
-        except SendError as exc:
-            if opened:
-                raise stopped(f"interrupted: {exc}") from None
-            raise
-        except KeyboardInterrupt:
-            raise stopped(
-                f"interrupted by {stop.signal_name or 'Ctrl-C'}; the message in flight may or "
-                "may not have gone out"
-            ) from None
-        finally:
-            progress.finish()
-            provider.close()
+    def deliver(self) -> SendOutcome:
+        """Send every pending reader's message, chunk by chunk, paced; then say how it went."""
+        stop = StopRequested()
+        opened = False
+        self.progress.start(len(self.pending))
+        with stop.installed(self.notify):
+            try:
+                self.provider.open()
+                opened = True
+                for chunk in _chunks(self.provider, self.factory, self.pending):
+                    if stop.signal_name:
+                        raise self.stopped(f"stopped by {stop.signal_name}")
+                    self._send(chunk)
+            except _Stopped:
+                raise
+            except SendError as exc:
+                if opened:
+                    raise self.stopped(f"interrupted: {exc}") from None
+                raise
+            except KeyboardInterrupt:
+                raise self.stopped(
+                    f"interrupted by {stop.signal_name or 'Ctrl-C'}; the message in flight may "
+                    "or may not have gone out"
+                ) from None
+            finally:
+                self.progress.finish()
+                self.provider.close()
+        self._conclude()
+        return self.outcome
 
-    if test:
-        console.print(
-            f"test send: {outcome.sent} of {len(pending)} delivered via {provider.name} "
-            "(recorded as test in sent.jsonl; the list send is not affected)",
-            markup=False,
-        )
-    else:
-        total = outcome.sent + already
-        console.print(
-            f"sent {outcome.sent} message(s) via {provider.name}; {total} of "
-            f"{len(pending) + already} reader(s) on the list have received issue {folder.id}",
-            markup=False,
-        )
-    if outcome.failed:
-        outcome.ok = False
-        console.print(
-            f"{len(outcome.failed)} reader(s) refused (above): fix or remove them in the list; "
-            f"running {where} again retries only them",
-            markup=False,
-        )
-    return outcome
+    def _send(self, chunk: list[tuple[Reader, Outgoing]]) -> None:
+        """One provider call; each accepted message is recorded before the next call."""
+        self.pacer.wait()
+        deliveries = self.provider.send([out for _, out in chunk])
+        fatal = ""
+        for (reader, _), delivery in zip(chunk, deliveries, strict=True):
+            if delivery.ok:
+                self._record(reader, delivery)
+            else:
+                self.outcome.failed.append(delivery)
+                self.consecutive += 1
+                line = f" (line {reader.line})" if reader.line else ""
+                self.notify(f"failed: {reader.email}{line}: {delivery.error}")
+                fatal = fatal or (delivery.error if delivery.fatal else "")
+        if fatal:
+            raise self.stopped(f"{self.provider.name} refused the message: {fatal}")
+        if self.consecutive >= MAX_CONSECUTIVE_FAILURES:
+            raise self.stopped(f"the last {self.consecutive} messages were all refused")
+        self.progress.advance(self.outcome.sent, len(self.outcome.failed))
+
+    def _record(self, reader: Reader, delivery: Delivery) -> None:
+        entry: dict[str, Any] = {
+            "email": reader.email,
+            "message_id": delivery.message_id,
+            "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "provider": self.provider.name,
+        }
+        if self.test:
+            entry["test"] = True
+        self.log.record(entry)
+        self.outcome.sent += 1
+        self.consecutive = 0
+        if self.test:
+            self.notify(f"sent test message to {reader.email}")
+
+    def _conclude(self) -> None:
+        outcome, name = self.outcome, self.provider.name
+        if self.test:
+            self.notify(
+                f"test send: {outcome.sent} of {len(self.pending)} delivered via {name} "
+                "(recorded as test in sent.jsonl; the list send is not affected)"
+            )
+        else:
+            total = outcome.sent + outcome.already
+            self.notify(
+                f"sent {outcome.sent} message(s) via {name}; {total} of "
+                f"{len(self.pending) + outcome.already} reader(s) on the list have received "
+                f"issue {self.folder.id}"
+            )
+        if outcome.failed:
+            outcome.ok = False
+            self.notify(
+                f"{len(outcome.failed)} reader(s) refused (above): fix or remove them in the "
+                f"list; running {self.again} again retries only them"
+            )

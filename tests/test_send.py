@@ -399,16 +399,14 @@ def test_confirmation_shows_subject_count_and_provider(issue: Any) -> None:
         root = issue(port)
         ws = Workspace.load(explicit=root)
         request = SendRequest(list_path=root / "readers.csv")
-        from rich.console import Console
-
-        console = Console(file=open(os.devnull, "w"))  # noqa: SIM115
+        said: list[str] = []
         with pytest.raises(Exception, match="you answered no"):
             send_issue(
-                ws, ws.issue("007"), request, console=console, confirm=answer, interactive=True
+                ws, ws.issue("007"), request, notify=said.append, confirm=answer, interactive=True
             )
         assert box.messages == []
         outcome = send_issue(
-            ws, ws.issue("007"), request, console=console, confirm=answer, interactive=True
+            ws, ws.issue("007"), request, notify=said.append, confirm=answer, interactive=True
         )
         assert outcome.ok and outcome.sent == 3
     assert "Article Weekly, Issue 7 — 이번 주 요약" in asked[0]

@@ -43,8 +43,6 @@ LONG_FUNCTIONS: dict[str, str] = {
     "cli.send": "pending: the CLI's option set-up (helper `ready` is changing cli.py)",
     "llm.OpenAISummarizer._attempts": "pending: split",
     "providers.api.ApiClient.request": "pending: split",
-    "send.send_issue": "pending: split",
-    "send._deliver": "pending: split",
     "triage.Triage.run": "pending: split",
     "triage.Triage._llm_scores": "pending: split",
     "triage.plan": "pending: split",
