@@ -116,7 +116,10 @@ def new(
 @app.command()
 def add(
     urls: Annotated[
-        list[str], typer.Argument(help="URLs to add; '-' reads them from standard input.")
+        list[str],
+        typer.Argument(
+            help="URLs (or files inside the workspace) to add; '-' reads them from standard input."
+        ),
     ],
     issue: IssueOpt = None,
     section: Annotated[
@@ -127,7 +130,7 @@ def add(
     ] = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
-    """Append links to the issue's links.yaml (normalized, deduplicated)."""
+    """Append links or workspace files to the issue's links.yaml (normalized, deduplicated)."""
     from digest.intake import add_links
 
     if "-" in urls:
