@@ -7,7 +7,9 @@ parse; the fallback is remembered for the rest of the run. A reply that fails va
 gets one repair request. Retries (429, 5xx, timeouts, connection errors) are counted here;
 when they run out, or the model refuses, the item is summarized offline with a warning.
 
-The first request probes the endpoint alone: until one answer came back, the others wait.
+The first request probes the endpoint: the others wait for its answer, or PROBE_GRACE seconds
+at most (a refused connection, a refused key or an unknown model is answered at once; an
+endpoint still silent after that is busy writing an answer, so the others go ahead).
 A refused connection, an unknown host, a refused key (401/403), an unknown model (404) or a
 probe whose retries all ran out makes the endpoint unusable for the rest of the run at once
 (`unavailable` says why, naming the endpoint and the model): every item then falls back
@@ -21,6 +23,7 @@ part, cut on paragraph boundaries; then one merge request over the parts' bullet
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import re
@@ -376,10 +379,14 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word[:-1]}ies" if word.endswith("y") else f"{count} {word}s"
 
 
+PROBE_GRACE = 2.0  # seconds the other requests wait for the first request's answer
+
+
 class OpenAISummarizer:
     """Summaries from any OpenAI-compatible chat completions endpoint."""
 
     name = "openai"
+    probe_grace = PROBE_GRACE
 
     def __init__(
         self,
@@ -405,7 +412,8 @@ class OpenAISummarizer:
         self._preloader: threading.Thread | None = None
         self._preloaded: Any = None
         self._semaphore = asyncio.Semaphore(settings.concurrency)
-        self._probe = asyncio.Lock()
+        self._probe_started = False
+        self._probe_over = asyncio.Event()
         self._endpoint_answered = False
         self._disabled: str | None = None
         self.endpoint = public_endpoint(base_url)
@@ -524,11 +532,15 @@ class OpenAISummarizer:
         if self._disabled:
             raise _Failure(self._disabled)
         if not self._endpoint_answered:
-            async with self._probe:
-                if self._disabled:
-                    raise _Failure(self._disabled)
-                if not self._endpoint_answered:
+            if not self._probe_started:
+                self._probe_started = True
+                try:
                     return await self._attempts(messages, response_format, mode, probing=True)
+                finally:
+                    self._probe_over.set()
+            await self._get_client()  # the grace counts from when the probe can be sent
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._probe_over.wait(), self.probe_grace)
         return await self._attempts(messages, response_format, mode, probing=False)
 
     async def _attempts(
@@ -551,6 +563,8 @@ class OpenAISummarizer:
             wait: float | None = None
             try:
                 async with self._semaphore:
+                    if self._disabled:  # given up while this one waited its turn
+                        raise _Failure(self._disabled)
                     if _MODES.index(self.mode) > _MODES.index(mode):
                         raise _ModeChanged
                     self.stats.requests += 1
@@ -610,7 +624,7 @@ class OpenAISummarizer:
                 )
                 if probing or reason.startswith("could not connect"):
                     raise self._give_up(
-                        f"no answer to the first request: {done}",
+                        f"no answer to the first request: {done}" if probing else done,
                         "check that the endpoint works, or compose with --offline",
                     )
                 raise _Failure(done)
@@ -1001,6 +1015,7 @@ class OpenAISummarizer:
         self._client_task = None
         # The next run (a new event loop) probes the endpoint again.
         self._semaphore = asyncio.Semaphore(self.settings.concurrency)
-        self._probe = asyncio.Lock()
+        self._probe_started = False
+        self._probe_over = asyncio.Event()
         self._endpoint_answered = False
         self._disabled = None
