@@ -31,9 +31,11 @@ from urllib.parse import urlsplit
 
 from digest.cache import JsonCache, stable_hash
 from digest.config import Settings
-from digest.errors import LinksError
+from digest.draft import escape_title, read_draft
+from digest.errors import DigestError, LinksError
 from digest.intake import is_web_url, link_key, normalize_url, read_links
 from digest.models import Article, Code, Issue, Item, Link, LinkReport, Notice
+from digest.offline import choose_section
 from digest.similarity import (
     Sparse,
     cluster,
@@ -156,11 +158,18 @@ class Example:
     issue: str
 
 
+def cached_article(articles: JsonCache, key: str) -> Article | None:
+    """The article compose cached for a link key, or None (missing or unreadable)."""
+    cached = articles.get(key)
+    try:
+        return Article.model_validate(cached) if isinstance(cached, dict) else None
+    except ValueError:
+        return None
+
+
 def past_choices(ws: Workspace, folder: IssueFolder, limit: int = 12) -> list[Example]:
     """Kept and deleted items of up to `limit` earlier issues (state.json against draft.md)."""
-    from digest.compose import read_state
-    from digest.draft import read_draft
-    from digest.errors import DigestError
+    from digest.compose import read_state  # compose imports triage: its state reader, lazily
 
     articles = JsonCache(ws.cache_dir / "articles")
     sections = ws.settings.section_names() or None
@@ -180,11 +189,7 @@ def past_choices(ws: Workspace, folder: IssueFolder, limit: int = 12) -> list[Ex
         in_draft = {item.url for item in issue.items()}
         for key, made in composed.items():
             link = links.get(key) or Link(url=key)
-            cached = articles.get(key)
-            try:
-                article = Article.model_validate(cached) if isinstance(cached, dict) else None
-            except ValueError:
-                article = None
+            article = cached_article(articles, key)
             text = (
                 story_text(article, link)
                 if article
@@ -263,6 +268,40 @@ class Outcome:
             report.story, report.score, report.reason = self.scores[index]
         if item is not None and self.also.get(index):
             item.also = list(self.also[index])
+
+
+Scored = tuple[int, str, str | None]  # the LLM's score, reason and section
+
+
+def combine(
+    llm: Scored | None, focus: float | None, leaning: tuple[float, str], sites: int
+) -> tuple[int, str, str | None]:
+    """Score 0-100, reason and section from the signals there are (each one optional)."""
+    parts: list[tuple[float, float]] = []  # (weight, value 0..1)
+    why: list[str] = []
+    section = None
+    if llm is not None:
+        parts.append((0.5, llm[0] / 100))
+        section = llm[2]
+        if llm[1]:
+            why.append(llm[1])
+    if focus is not None:
+        parts.append((0.3, focus))
+        if focus >= 0.5:
+            why.append("matches the focus")
+        elif focus < 0.1:
+            why.append("far from the focus")
+    lean, example = leaning
+    if example:
+        parts.append((0.3, (lean + 1) / 2))
+        why.append(example)
+    total = sum(w for w, _ in parts)
+    base = sum(w * v for w, v in parts) / total if total else 0.5
+    # A story several sites report weighs a little more (a tie-breaker, not a topic).
+    if sites > 1:
+        why.append(f"reported by {sites} sites")
+    score = round(100 * base * (0.85 + 0.05 * min(sites - 1, 3)))
+    return score, "; ".join(why)[:200] or "no focus, history or LLM to judge by", section
 
 
 def choose_primary(members: list[Entry], prefer: Sequence[str]) -> list[Entry]:
@@ -346,13 +385,13 @@ class Triage:
 
     # ------------------------------------------------------------ scoring
 
-    async def _llm_scores(self, stories: list[Story]) -> dict[str, tuple[int, str, str | None]]:
+    async def _llm_scores(self, stories: list[Story]) -> dict[str, Scored]:
         """The LLM's score, reason and section per story: cached, else 30 per request."""
         if self.judge is None or not self.settings.triage.llm_scoring or not stories:
             return {}
         sections = [{"name": s.name, "description": s.description} for s in self.settings.sections]
         setup = json.dumps([self.settings.triage.focus, sections, self.settings.llm.model])
-        out: dict[str, tuple[int, str, str | None]] = {}
+        out: dict[str, Scored] = {}
         todo: list[tuple[Story, str, str]] = []
         for story in stories:
             text = story_text(story.primary.article, story.primary.link)
@@ -366,16 +405,13 @@ class Triage:
                 )
             else:
                 todo.append((story, key, text))
-        batches = [
-            todo[start : start + SCORING_BATCH] for start in range(0, len(todo), SCORING_BATCH)
-        ]
-        judge = self.judge
-        focus = self.settings.triage.focus
+        batches = [todo[n : n + SCORING_BATCH] for n in range(0, len(todo), SCORING_BATCH)]
         self.requests += len(batches)
+        judge = self.judge
         answers = await asyncio.gather(
             *(
                 judge.score_batch(
-                    focus,
+                    self.settings.triage.focus,
                     [
                         {"id": n, "title": text.split("\n", 1)[0], "lede": text.partition("\n")[2]}
                         for n, (_, _, text) in enumerate(batch)
@@ -385,33 +421,45 @@ class Triage:
                 for batch in batches
             )
         )
+        names = {s["name"] for s in sections}
         fresh: list[tuple[str, Any]] = []
         for batch, answer in zip(batches, answers, strict=True):
-            if not answer:
-                self.warnings.append(
-                    Notice(
-                        code=Code.TRIAGE_UNSCORED,
-                        message=f"LLM scoring of {len(batch)} candidates failed; they were "
-                        "scored by focus, past choices and coverage only",
-                    )
-                )
-                continue
-            names = {s["name"] for s in sections}
-            for row in answer:
-                n = row.get("id")
-                if not isinstance(n, int) or not 0 <= n < len(batch):
-                    continue
-                story, key, _ = batch[n]
-                try:
-                    score = max(0, min(100, round(float(row.get("score") or 0))))
-                except (TypeError, ValueError, OverflowError):
-                    continue  # not a number: this candidate goes without the LLM's score
-                reason = re.sub(r"\s+", " ", str(row.get("reason") or "")).strip()[:160]
-                section = row.get("section") if row.get("section") in names else None
-                out[story.id] = (score, reason, section)
-                fresh.append((key, {"score": score, "reason": reason, "section": section}))
+            for story, key, row in self._read_scores(batch, answer, names):
+                out[story.id] = row
+                fresh.append((key, {"score": row[0], "reason": row[1], "section": row[2]}))
         await asyncio.to_thread(self._store, fresh)
         return out
+
+    def _read_scores(
+        self,
+        batch: list[tuple[Story, str, str]],
+        answer: list[dict[str, Any]] | None,
+        names: set[str],
+    ) -> list[tuple[Story, str, Scored]]:
+        """The usable rows of one scoring answer (the model's output is not trusted)."""
+        if not answer:
+            self.warnings.append(
+                Notice(
+                    code=Code.TRIAGE_UNSCORED,
+                    message=f"LLM scoring of {len(batch)} candidates failed; they were "
+                    "scored by focus, past choices and coverage only",
+                )
+            )
+            return []
+        rows = []
+        for row in answer:
+            n = row.get("id")
+            if not isinstance(n, int) or not 0 <= n < len(batch):
+                continue
+            try:
+                score = max(0, min(100, round(float(row.get("score") or 0))))
+            except (TypeError, ValueError, OverflowError):
+                continue  # not a number: this candidate goes without the LLM's score
+            reason = re.sub(r"\s+", " ", str(row.get("reason") or "")).strip()[:160]
+            section = row.get("section") if row.get("section") in names else None
+            story, key, _ = batch[n]
+            rows.append((story, key, (score, reason, section)))
+        return rows
 
     # ------------------------------------------------------------ the run
 
@@ -420,14 +468,9 @@ class Triage:
         outcome = Outcome(reports=reports, budget=self.budget)
         texts = [story_text(e.article, e.link) for e in entries]
         focus = self.settings.triage.focus.strip()
-        history = self.history
         vectors = tfidf(texts)  # for stories: words common to many links are dropped
         # For topics, common words are the point: focus and history keep every feature.
-        topical = tfidf([*texts, focus, *(h.text for h in history)], max_df=1.0)
-        focus_vec = topical[len(entries)]
-        history_vecs = topical[len(entries) + 1 :]
-
-        log.debug("triage: lexical vectors ready")
+        topical = tfidf([*texts, focus, *(h.text for h in self.history)], max_df=1.0)
         embedded = None
         if self.judge is not None and any(e.kind == "pool" for e in entries):
             embedded = await self._embeddings([*texts, focus] if focus else texts)
@@ -446,8 +489,19 @@ class Triage:
         else:
             pairs = sparse_pairs(vectors, LEXICAL_THRESHOLD * 0.5)
             groups = cluster(len(entries), pairs, LEXICAL_THRESHOLD)
-
         log.debug("triage: %d groups", len(groups))
+        stories = self._stories(entries, groups, outcome)
+        llm = await self._llm_scores(stories)
+        self._score(stories, entries, topical, embedded, llm)
+        self._select(stories, outcome)
+        outcome.requests = self.requests
+        outcome.warnings = list(self.warnings)
+        return outcome
+
+    def _stories(
+        self, entries: list[Entry], groups: list[list[int]], outcome: Outcome
+    ) -> list[Story]:
+        """Groups with links to decide: a new story, or one already decided (an anchor)."""
         stories: list[Story] = []
         for group in groups:
             members = [entries[i] for i in group]
@@ -461,60 +515,38 @@ class Triage:
             ordered = choose_primary(pool, self.settings.triage.prefer_domains)
             story_id = "s" + stable_hash(link_key(ordered[0].link))[:6]
             stories.append(Story(id=story_id, members=ordered))
+        return stories
 
-        # Signals per story (its primary's text). Focus similarity is scaled by the best of
-        # every link looked at (decided ones too), so a re-run scores the same.
+    def _score(
+        self,
+        stories: list[Story],
+        entries: list[Entry],
+        topical: list[Sparse],
+        embedded: list[list[float]] | None,
+        llm: dict[str, Scored],
+    ) -> None:
+        """Each story's score and reason, from its primary's text and the signals there are.
+
+        Focus similarity is scaled by the best of every link looked at (decided ones too),
+        so that a re-run scores the same."""
         position = {id(e): i for i, e in enumerate(entries)}
         near_focus: list[float] = []
-        if focus:
+        if self.settings.triage.focus.strip():
             near_focus = [
                 dense_cosine(embedded[i], embedded[len(entries)])
                 if embedded is not None
-                else cosine(topical[i], focus_vec)
+                else cosine(topical[i], topical[len(entries)])
                 for i in range(len(entries))
             ]
-        focus_sim = {s.id: near_focus[position[id(s.primary)]] for s in stories if near_focus}
         top_focus = max(near_focus, default=0.0) or 1.0
-        leaning = {
-            story.id: self._leaning(topical[position[id(story.primary)]], history_vecs)
-            for story in stories
-        }
-        log.debug("triage: signals ready")
-        llm = await self._llm_scores(stories)
-        log.debug("triage: LLM scores ready")
+        history = topical[len(entries) + 1 :]
         for story in stories:
-            parts: list[tuple[float, float]] = []  # (weight, value 0..1)
-            why: list[str] = []
-            if story.id in llm:
-                score, reason, section = llm[story.id]
-                parts.append((0.5, score / 100))
-                story.section = section
-                if reason:
-                    why.append(reason)
-            if focus:
-                value = max(focus_sim[story.id], 0.0) / top_focus
-                parts.append((0.3, value))
-                if value >= 0.5:
-                    why.append("matches the focus")
-                elif value < 0.1:
-                    why.append("far from the focus")
-            lean, example = leaning[story.id]
-            if example:
-                parts.append((0.3, (lean + 1) / 2))
-                why.append(example)
-            total = sum(w for w, _ in parts)
-            base = sum(w * v for w, v in parts) / total if total else 0.5
-            # A story several sites report weighs a little more (a tie-breaker, not a topic).
-            sites = len(story.members)
-            if sites > 1:
-                why.append(f"reported by {sites} sites")
-            story.score = round(100 * base * (0.85 + 0.05 * min(sites - 1, 3)))
-            story.reason = "; ".join(why)[:200] or "no focus, history or LLM to judge by"
-
-        self._select(stories, outcome)
-        outcome.requests = self.requests
-        outcome.warnings = list(self.warnings)
-        return outcome
+            at = position[id(story.primary)]
+            focus = max(near_focus[at], 0.0) / top_focus if near_focus else None
+            story.score, story.reason, section = combine(
+                llm.get(story.id), focus, self._leaning(topical[at], history), len(story.members)
+            )
+            story.section = section or story.section
 
     def _leaning(self, vector: Sparse, history: list[Sparse]) -> tuple[float, str]:
         """Nearest earlier items (k = 5): similarity-weighted vote of kept (+1) vs deleted (-1)."""
@@ -563,8 +595,6 @@ class Triage:
 
     def _select(self, stories: list[Story], outcome: Outcome) -> None:
         """Fill the budget with the best stories; quotas per section; the rest are candidates."""
-        from digest.offline import choose_section
-
         names = self.settings.section_names()
         quotas = {s.name: s.max_items for s in self.settings.sections if s.max_items}
         used = dict(self.section_counts)
@@ -609,8 +639,6 @@ class Triage:
 
 def write_candidates(folder: IssueFolder, stories: list[Story], budget_note: str) -> None:
     """candidates.md: the stories not selected, ranked, one line each (removed when none)."""
-    from digest.draft import escape_title
-
     path = folder.path / CANDIDATES_NAME
     if not stories:
         if path.exists():
@@ -671,35 +699,68 @@ async def plan(
         write_candidates(folder, [], "")
         return None
     hand = [(i, ln) for i, ln in new_links if (i, ln) not in pool]
+    entries, reports = await _fetched_entries(pool, hand, fetch)
+    anchors, imported_made = _draft_anchors(ws, folder, draft, composed, promoted)
+    triage = Triage(ws, folder, judge)
+    items = len(draft.items()) if draft is not None else 0
+    room = clip_room() - items - len(hand)
+    left = settings.triage.max_items - len(imported_made)
+    triage.budget = max(0, min(left, room))
+    section_of = {i.url: s.name or "" for s in (draft.sections if draft else []) for i in s.items}
+    for made in imported_made:
+        if made in section_of:
+            name = section_of[made]
+            triage.section_counts[name] = triage.section_counts.get(name, 0) + 1
+    started = time.monotonic()
+    outcome = await triage.run(entries + anchors, reports)
+    log.debug("triage: decided in %.2f s, %d requests", time.monotonic() - started, triage.requests)
+    chosen = len(outcome.selected) + len(imported_made)
+    note = f"triage.max_items = {settings.triage.max_items}, {chosen} selected"
+    if room < left:
+        note += f"; {max(room, 0)} more fit under Gmail's 102 KB clip"
+    write_candidates(folder, outcome.candidates, note)
+    return outcome
+
+
+async def _fetched_entries(
+    pool: list[tuple[int, Link]], hand: list[tuple[int, Link]], fetch: ArticleFetch
+) -> tuple[list[Entry], dict[int, LinkReport]]:
+    """Fetch and extract the new links (all at once); failures are reported right away
+    (so a hand-added link is not fetched twice)."""
     started = time.monotonic()
     fetched = await asyncio.gather(*(fetch(ln) for _, ln in [*pool, *hand]))
     log.debug("triage: %d links fetched in %.2f s", len(fetched), time.monotonic() - started)
     reports: dict[int, LinkReport] = {}
     entries: list[Entry] = []
-    for (index, link), (article, report) in zip([*pool, *hand], fetched, strict=True):
-        kind = "pool" if (index, link) in pool else "hand"
-        if article is None:  # failed: reported now (a hand-added link is not fetched twice)
+    for n, ((index, link), (article, report)) in enumerate(
+        zip([*pool, *hand], fetched, strict=True)
+    ):
+        if article is None:
             reports[index] = report
-            continue
-        entries.append(Entry(index, link, article, kind))
+        else:
+            entries.append(Entry(index, link, article, "pool" if n < len(pool) else "hand"))
+    return entries, reports
 
-    # The draft's items (and the ones the editor deleted) anchor their stories.
+
+def _draft_anchors(
+    ws: Workspace,
+    folder: IssueFolder,
+    draft: Issue | None,
+    composed: dict[str, str],
+    promoted: set[str],
+) -> tuple[list[Entry], list[str]]:
+    """The items compose made (in the draft, or deleted by the editor) as story anchors,
+    and the items made from imported links (they count against max_items)."""
     articles = JsonCache(ws.cache_dir / "articles")
     items = {item.url: item for item in draft.items()} if draft is not None else {}
-    section_of = {
-        item.url: sec.name or "" for sec in (draft.sections if draft else []) for item in sec.items
-    }
     links = {link_key(ln): (n, ln) for n, ln in enumerate(read_links(folder.links))}
+    anchors: list[Entry] = []
     imported_made: list[str] = []
     for key, made in composed.items():
         index, link = links.get(key, (-1, Link(url=key)))
         if link.imported and key not in promoted:
             imported_made.append(made)
-        cached = articles.get(key)
-        try:
-            article = Article.model_validate(cached) if isinstance(cached, dict) else None
-        except ValueError:
-            article = None
+        article = cached_article(articles, key)
         if article is None:  # the cache was cleared: the entry's own hints, or the item's title
             title = link.title or (items[made].title if made in items else "")
             if not (title or link.description):
@@ -707,26 +768,5 @@ async def plan(
             article = Article(url=key, final_url=made, title=title, description=link.description)
         kind = "draft" if made in items else "deleted"
         also = items[made].also if made in items else []
-        entries.append(Entry(index, link, article, kind, item_url=made, also=also))
-
-    triage = Triage(ws, folder, judge)
-    room = clip_room() - len(items) - len(hand)
-    triage.budget = max(0, min(settings.triage.max_items - len(imported_made), room))
-    for made in imported_made:
-        if made in section_of:
-            name = section_of[made]
-            triage.section_counts[name] = triage.section_counts.get(name, 0) + 1
-    started = time.monotonic()
-    outcome = await triage.run(entries, reports)
-    log.debug(
-        "triage: %d entries decided in %.2f s (%d requests)",
-        len(entries),
-        time.monotonic() - started,
-        outcome.requests,
-    )
-    chosen = len(outcome.selected) + len(imported_made)
-    note = f"triage.max_items = {settings.triage.max_items}, {chosen} selected"
-    if room < settings.triage.max_items - len(imported_made):
-        note += f"; {max(room, 0)} more fit under Gmail's 102 KB clip"
-    write_candidates(folder, outcome.candidates, note)
-    return outcome
+        anchors.append(Entry(index, link, article, kind, item_url=made, also=also))
+    return anchors, imported_made
