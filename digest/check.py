@@ -150,7 +150,7 @@ def check_issue(ws: Workspace, folder: IssueFolder, *, check_links: bool = False
 def _compose_warnings(ws: Workspace, folder: IssueFolder, issue: Issue) -> list[Finding]:
     """Warnings of the last compose for items still in the draft; the faithfulness check is
     run again on the draft's current bullets, so an edited-away figure is no longer flagged."""
-    from digest.cache import JsonCache
+    from digest.cache import article_cache
     from digest.compose import read_state, unedited_fallbacks
     from digest.faithful import unsupported_claims
     from digest.intake import entry_key, link_key, read_links
@@ -158,15 +158,14 @@ def _compose_warnings(ws: Workspace, folder: IssueFolder, issue: Issue) -> list[
 
     items = {item.url: item for item in issue.items()}
     composed = read_state(folder)
-    articles = JsonCache(ws.cache_dir / "articles")
+    articles = article_cache(ws.cache_dir)
     rechecked: dict[str, list[Notice]] = {}
     for link in read_links(folder.links):
         key = link_key(link)
         item = items.get(composed.get(key, ""))
-        cached = articles.get(key) if item is not None else None
+        cached = articles.get_model(key, Article) if item is not None else None
         if item is not None and cached is not None:
-            text = Article.model_validate(cached).text
-            rechecked[link.url] = unsupported_claims(item.bullets, text)
+            rechecked[link.url] = unsupported_claims(item.bullets, cached.text)
     report = _read_report(folder)
     if report is None:
         findings: list[Finding] = []

@@ -281,7 +281,7 @@ def render(issue: IssueArg = None, workspace: WorkspaceOpt = None) -> None:
     try:
         ws = _load(workspace)
         folder = ws.issue(issue)
-        render_issue(ws, folder)
+        render_issue(ws, folder, notify=lambda note: err.print(note, markup=False))
     except DigestError as exc:
         fail(str(exc))
     for path in (folder.issue_md, folder.email_html, folder.email_txt):

@@ -10,14 +10,16 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from digest.cache import JsonCache, stable_hash
+from digest.cache import article_cache, stable_hash
 from digest.draft import (
+    Placement,
     clean_bullets,
     clean_inline,
     default_closing_title,
@@ -25,7 +27,7 @@ from digest.draft import (
     parse_draft,
     read_draft,
     render_draft,
-    splice_item,
+    splice_items,
 )
 from digest.errors import DigestError, ExtractError, LinksError
 from digest.extract import extract
@@ -56,7 +58,16 @@ from digest.models import (
 from digest.render import Renderer, write_outputs
 from digest.summarize import Summarizer, SummaryContext, make_summarizer
 from digest.triage import Judge, Outcome, plan
-from digest.workspace import IssueFolder, Workspace, atomic_write
+from digest.workspace import (
+    IssueFolder,
+    Workspace,
+    atomic_write,
+    clean_stale_temps,
+    lock_issue,
+    stage_write,
+)
+
+log = logging.getLogger(__name__)
 
 
 class ProgressSink(Protocol):
@@ -155,38 +166,78 @@ def item_hash(item: Item) -> str:
     return stable_hash(json.dumps(item.model_dump(mode="json"), sort_keys=True, ensure_ascii=False))
 
 
-def _state_data(folder: IssueFolder) -> dict[str, Any]:
-    if not folder.state_path.is_file():
-        return {}
-    try:
-        data = json.loads(folder.state_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+@dataclass
+class ComposeState:
+    """state.json: what compose put into the draft, so that deleted things stay deleted."""
+
+    composed: dict[str, str] = field(default_factory=dict)  # link key -> the item's URL
+    closing: bool = False  # compose wrote the closing section once
+    fallbacks: dict[str, Fallback] = field(default_factory=dict)  # link key -> fallback item
+    recovered: bool = False  # a compose was interrupted while writing draft.md
+
+    def copy(self) -> ComposeState:
+        """A copy that later changes to this one do not touch."""
+        return ComposeState(
+            dict(self.composed),
+            self.closing,
+            {k: Fallback(f.url, f.hash, f.reason) for k, f in self.fallbacks.items()},
+        )
 
 
-def read_state(folder: IssueFolder) -> dict[str, str]:
-    """state.json: link key -> the URL of the item compose made for it."""
-    try:
-        composed = {str(k): str(v) for k, v in _state_data(folder).get("composed", {}).items()}
-    except AttributeError:
-        return {}
+def _state_fields(data: Any, folder: IssueFolder) -> ComposeState:
+    if not isinstance(data, dict):
+        return ComposeState()
+    composed = data.get("composed", {})
+    if not isinstance(composed, dict):
+        composed = {}
     # Local files get one `file:` key each (older state.json wrote them as spelled).
-    return {(local_key(k, folder.path) if is_local_entry(k) else k): v for k, v in composed.items()}
-
-
-def read_fallbacks(folder: IssueFolder) -> dict[str, Fallback]:
-    """state.json: link key -> the fallback item compose wrote for it (until summarized again)."""
-    found: dict[str, Fallback] = {}
-    records = _state_data(folder).get("fallbacks", {})
+    composed = {
+        (local_key(str(k), folder.path) if is_local_entry(str(k)) else str(k)): str(v)
+        for k, v in composed.items()
+    }
+    fallbacks: dict[str, Fallback] = {}
+    records = data.get("fallbacks", {})
     for key, record in records.items() if isinstance(records, dict) else []:
         try:
-            found[str(key)] = Fallback(
+            fallbacks[str(key)] = Fallback(
                 str(record["url"]), str(record["hash"]), str(record["reason"])
             )
         except (KeyError, TypeError):
             continue
-    return found
+    return ComposeState(composed, bool(data.get("closing", False)), fallbacks)
+
+
+def load_state(folder: IssueFolder) -> ComposeState:
+    """state.json, with a draft write that a kill interrupted resolved.
+
+    Before draft.md is replaced, state.json records the state that follows (`next`) and the
+    name of the temporary file holding the new draft; the rename of that file is the commit.
+    The file still there means draft.md was not replaced: the earlier state holds.
+    """
+    try:
+        data = json.loads(folder.state_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ComposeState()
+    if not isinstance(data, dict):
+        return ComposeState()
+    pending = data.get("next")
+    tmp = data.get("draft_tmp")
+    if isinstance(pending, dict) and isinstance(tmp, str):
+        written = not (folder.path / Path(tmp).name).exists()
+        state = _state_fields(pending if written else data, folder)
+        state.recovered = True
+        return state
+    return _state_fields(data, folder)
+
+
+def read_state(folder: IssueFolder) -> dict[str, str]:
+    """state.json: link key -> the URL of the item compose made for it."""
+    return load_state(folder).composed
+
+
+def read_fallbacks(folder: IssueFolder) -> dict[str, Fallback]:
+    """state.json: link key -> the fallback item compose wrote for it (until summarized again)."""
+    return load_state(folder).fallbacks
 
 
 def unedited_fallbacks(folder: IssueFolder, issue: Issue) -> dict[str, tuple[Fallback, Item]]:
@@ -200,17 +251,44 @@ def unedited_fallbacks(folder: IssueFolder, issue: Issue) -> dict[str, tuple[Fal
     return found
 
 
-def write_state(
-    folder: IssueFolder, composed: dict[str, str], fallbacks: dict[str, Fallback] | None = None
-) -> None:
+def _state_dict(state: ComposeState) -> dict[str, Any]:
+    data: dict[str, Any] = {"composed": state.composed, "closing": state.closing}
+    if state.fallbacks:
+        data["fallbacks"] = {
+            key: {"url": f.url, "hash": f.hash, "reason": f.reason}
+            for key, f in state.fallbacks.items()
+        }
+    return data
+
+
+def _state_json(data: dict[str, Any]) -> str:
+    return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+
+
+def write_state(folder: IssueFolder, state: ComposeState) -> None:
     """Remember what compose put into the draft, so deleted items stay deleted, and which
     items the offline fallback wrote (for `--refresh-fallbacks`)."""
-    data: dict[str, Any] = {"composed": composed}
-    if fallbacks:
-        data["fallbacks"] = {
-            key: {"url": f.url, "hash": f.hash, "reason": f.reason} for key, f in fallbacks.items()
-        }
-    atomic_write(folder.state_path, json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+    atomic_write(folder.state_path, _state_json(_state_dict(state)))
+
+
+def write_draft(folder: IssueFolder, text: str, before: ComposeState, after: ComposeState) -> bool:
+    """Replace draft.md and state.json so that a kill at any moment leaves them agreeing.
+
+    Returns whether draft.md changed."""
+    staged = stage_write(folder.draft, text, backup=True)
+    if staged is None:
+        write_state(folder, after)
+        return False
+    try:
+        pending = {**_state_dict(before), "next": _state_dict(after), "draft_tmp": staged.tmp.name}
+        atomic_write(folder.state_path, _state_json(pending))
+        staged.commit()
+    except BaseException:
+        staged.discard()
+        write_state(folder, before)
+        raise
+    write_state(folder, after)
+    return True
 
 
 def item_url(article: Article, issue_dir: Path, strip: list[str] | None = None) -> str:
@@ -250,7 +328,7 @@ class Composer:
         self.summarizer = summarizer
         self.progress = progress or NoProgress()
         self.clock = clock or workspace.now
-        self.articles = JsonCache(workspace.cache_dir / "articles")
+        self.articles = article_cache(workspace.cache_dir)
         self._extracting = asyncio.Semaphore(2)  # few extractions at once: first articles sooner
         self.ctx = SummaryContext(
             language=self.settings.newsletter.language,
@@ -264,10 +342,10 @@ class Composer:
         key = link_key(link)
         if link.local is not None:  # refused before any cache: the file may have moved
             workspace_file(link.url, self.folder.path, self.ws.root)
-        cached = None if refresh else self.articles.get(key)
-        if cached is not None:
+        cached = None if refresh else self.articles.get_model(key, Article)
+        if cached is not None:  # an unreadable or outdated entry is a miss, rewritten below
             report.fetch_cached = True
-            return Article.model_validate(cached)
+            return cached
         assert self.fetcher is not None
         self.progress.stage(link.url, "fetching")
         started = time.monotonic()
@@ -286,7 +364,25 @@ class Composer:
     async def _process(
         self, link: Link, refresh: bool
     ) -> tuple[LinkReport, Item | None, str | None]:
+        """One link from fetch to item; any failure, even a bug, is that link's alone."""
         report = LinkReport(url=link.url, status="failed")
+        try:
+            return await self._process_link(link, refresh, report)
+        except Exception as exc:  # noqa: BLE001 - one link's bug must not end the run
+            log.debug("unexpected error on %s", link.url, exc_info=True)
+            report = LinkReport(
+                url=link.url,
+                final_url=report.final_url,
+                status="failed",
+                error=f"unexpected error ({type(exc).__name__}: {exc}); a bug in digest, "
+                "please report it with this link",
+            )
+            self.progress.done(report)
+            return report, None, None
+
+    async def _process_link(
+        self, link: Link, refresh: bool, report: LinkReport
+    ) -> tuple[LinkReport, Item | None, str | None]:
         try:
             article = await self._article(link, refresh, report)
             report.warnings += self._too_little_text(link, article)
@@ -434,8 +530,22 @@ class Composer:
         issue.sections.insert(position, new)
 
     async def run(self) -> ComposeResult:
-        """Compose the issue; write draft.md, state.json, outputs and report.json."""
+        """Compose the issue; write draft.md, state.json, outputs and report.json.
+
+        Holds the issue's lock for the whole run: one compose or render at a time."""
+        lock = lock_issue(self.folder, "compose")
+        try:
+            return await self._run(lock.note)
+        finally:
+            lock.release()
+
+    async def _run(self, lock_note: str | None) -> ComposeResult:
         started_at = self.clock()
+        state = load_state(self.folder)
+        if state.recovered:  # settle it before the interrupted write's temporary file goes
+            write_state(self.folder, state)
+        clean_stale_temps(self.folder.path)
+        clean_stale_temps(self.ws.cache_dir, recursive=True)
         links = read_links(self.folder.links)
         if not links:
             raise LinksError(
@@ -445,11 +555,14 @@ class Composer:
         draft: Issue | None = None
         if self.folder.draft.is_file():
             draft = read_draft(self.folder.draft, sections=sections)
-        composed = read_state(self.folder) if draft is not None else {}
-        fallbacks = read_fallbacks(self.folder) if draft is not None else {}
+        if draft is None:
+            state = ComposeState()
+        before = state.copy()
+        composed = state.composed
+        fallbacks = state.fallbacks
         redo = unedited_fallbacks(self.folder, draft) if draft is not None else {}
         draft_urls = {i.url for i in draft.items()} if draft else set()
-        draft_keys = {entry_key(u, self.folder.path) for u in draft_urls}
+        draft_keys = {entry_key(u, self.folder.path): u for u in draft_urls}
         redoing: set[str] = set()  # link keys of fallback items summarized again
 
         reports: list[LinkReport | None] = [None] * len(links)
@@ -476,6 +589,8 @@ class Composer:
                 redoing.add(key)
                 jobs.append((index, link, False, made))
             elif in_draft:
+                if made is None:  # in the draft but not in state.json (an older version's kill)
+                    made = composed[key] = draft_keys[key]
                 edited = (
                     self.options.refresh_fallbacks
                     and key in fallbacks
@@ -557,10 +672,14 @@ class Composer:
                 *(self._process(link, refresh) for _, link, refresh, _ in jobs)
             )
             issue = draft or self._new_issue()
-            had_closing = issue.closing is not None
-            placed: list[tuple[Item, str | None, str | None]] = []
+            placed: list[Placement] = []
             new_items = 0
             issue_warnings: list[Notice] = list(triaged.warnings) if triaged else []
+            if lock_note:
+                issue_warnings.append(Notice(code=Code.STALE_LOCK, message=lock_note))
+            if issue.closing is not None:
+                state.closing = True
+            new_closing = None
             for (index, link, _, replace_url), (report, item, section) in zip(
                 jobs, results, strict=True
             ):
@@ -572,7 +691,7 @@ class Composer:
                 if item is None or (fell_back and key in redoing):
                     continue  # a fallback item whose LLM summary failed again stays as it is
                 self._place(issue, item, section, replace_url)
-                placed.append((item, section, replace_url))
+                placed.append(Placement(item, section, replace_url))
                 composed[key] = item.url
                 fallbacks.pop(key, None)
                 if fell_back:
@@ -590,12 +709,14 @@ class Composer:
                         "summarizes them again",
                     )
                 )
-            if new_items and self.settings.newsletter.conclusion and issue.closing is None:
+            wants_closing = self.settings.newsletter.conclusion and issue.closing is None
+            if new_items and wants_closing and not state.closing:  # a deleted one stays deleted
                 self.progress.stage("conclusion", "summarizing")
                 closing = await self.summarizer.conclude(issue.items(), self.ctx)
                 if closing is not None:
                     closing.title = closing.title or default_closing_title(self.ctx.language)
-                    issue.closing = closing
+                    issue.closing = new_closing = closing
+                    state.closing = True
                 else:
                     issue_warnings.append(
                         Notice(
@@ -630,14 +751,11 @@ class Composer:
         render_error = None
         has_items = bool(issue.items()) or draft is not None
         if has_items:
-            old = self.folder.draft.read_text(encoding="utf-8") if draft is not None else None
-            if old is not None and had_closing == (issue.closing is not None):
-                # Edit the editor's text in place: only the new or refreshed items change.
-                text = old
-                for item, section, replace_url in placed:
-                    text = splice_item(
-                        text, item, sections=sections, section=section, replace_url=replace_url
-                    )
+            if draft is not None:
+                # Edit the editor's text in place: only the new or refreshed items (and a
+                # first closing section) are added; every other line stays as it was.
+                old = self.folder.draft.read_text(encoding="utf-8")
+                text = splice_items(old, placed, sections=sections, closing=new_closing)
                 issue = parse_draft(text, self.folder.draft, sections=sections)
             else:
                 closing_title = default_closing_title(self.ctx.language)
@@ -656,10 +774,7 @@ class Composer:
                         record.hash = item_hash(final[record.url])
                     else:
                         del fallbacks[key]
-            if text != old:
-                atomic_write(self.folder.draft, text, backup=True)
-                draft_changed = True
-            write_state(self.folder, composed, fallbacks)
+            draft_changed = write_draft(self.folder, text, before, state)
             try:
                 renderer = Renderer(self.settings, self.ws.templates_dir)
                 write_outputs(self.folder, renderer.render(issue))
@@ -689,12 +804,30 @@ def compose(
     return asyncio.run(Composer(workspace, folder, options or ComposeOptions(), **pieces).run())
 
 
-def render_issue(workspace: Workspace, folder: IssueFolder) -> Path:
-    """draft.md -> issue.md, email.html, email.txt; no network. Returns the draft path."""
+def render_issue(
+    workspace: Workspace,
+    folder: IssueFolder,
+    *,
+    wait: float = 0.0,
+    notify: Callable[[str], None] | None = None,
+) -> Path:
+    """draft.md -> issue.md, email.html, email.txt; no network. Returns the draft path.
+
+    Holds the issue's lock (waiting up to `wait` seconds for a running compose or render);
+    `notify` hears of a stale lock taken over."""
     sections = workspace.settings.section_names() or None
-    if not folder.draft.is_file():
-        raise DigestError(f"{folder.draft}: no draft yet; run `digest compose {folder.id}` first")
-    issue = read_draft(folder.draft, sections=sections)
-    rendered = Renderer(workspace.settings, workspace.templates_dir).render(issue)
-    write_outputs(folder, rendered)
+    lock = lock_issue(folder, "render", wait=wait)
+    try:
+        if not folder.draft.is_file():
+            raise DigestError(
+                f"{folder.draft}: no draft yet; run `digest compose {folder.id}` first"
+            )
+        if lock.note and notify is not None:
+            notify(lock.note)
+        clean_stale_temps(folder.path)
+        issue = read_draft(folder.draft, sections=sections)
+        rendered = Renderer(workspace.settings, workspace.templates_dir).render(issue)
+        write_outputs(folder, rendered)
+    finally:
+        lock.release()
     return folder.draft

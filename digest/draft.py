@@ -67,9 +67,33 @@ def default_closing_title(language: str) -> str:
     return CLOSING_TITLES.get(language, CLOSING_TITLES["en"])
 
 
+# Control characters other than tab and line breaks: invisible, and they break the email.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|[@-Z\\-_])")
+_CONTROL_NAMES = {
+    "\x00": "NUL",
+    "\x08": "backspace",
+    "\x0b": "vertical tab",
+    "\x0c": "form feed",
+    "\x1b": "ESC",
+    "\x7f": "DEL",
+}
+
+
+def strip_controls(text: str) -> str:
+    """Text without control characters (terminal colour codes removed whole; others as spaces)."""
+    return CONTROL_CHARACTERS.sub(" ", _ANSI.sub("", text))
+
+
+def control_name(char: str) -> str:
+    """A control character as people know it: `ESC (U+001B)`."""
+    name = _CONTROL_NAMES.get(char)
+    return f"{name} (U+{ord(char):04X})" if name else f"U+{ord(char):04X}"
+
+
 def clean_inline(text: str) -> str:
     """Make one line of Markdown safe to hold in a heading, bullet or list item."""
-    text = re.sub(r"\s+", " ", text or "").strip()
+    text = re.sub(r"\s+", " ", strip_controls(text or "")).strip()
     # A trailing run of '#' after a space would be read as a heading's closing sequence.
     text = re.sub(r"(\s)(#+)$", lambda m: m.group(1) + "\\" + m.group(2), text)
     if text and not _is_one_paragraph(text):
@@ -319,6 +343,22 @@ def _blockquote_text(lines: list[str], token_map: list[int]) -> str:
     return "\n".join(out)
 
 
+def _refuse_controls(text: str, path: Path) -> None:
+    """DraftError at the first control character, with line, column and the fix."""
+    found = CONTROL_CHARACTERS.search(text)
+    if found is None:
+        return
+    line = text.count("\n", 0, found.start()) + 1
+    column = found.start() - (text.rfind("\n", 0, found.start()) + 1) + 1
+    raise DraftError(
+        path,
+        line,
+        f"an invisible control character, {control_name(found.group())}, at column {column}; "
+        "delete it (it breaks the email; it often comes with text pasted from a terminal "
+        "or a PDF)",
+    )
+
+
 def parse_draft(
     text: str,
     path: Path | str = "draft.md",
@@ -326,10 +366,19 @@ def parse_draft(
     sections: list[str] | None = None,
 ) -> Issue:
     """Parse draft.md into an Issue; raise DraftError naming the line and the fix."""
+    return _parse(text, Path(path), sections)[0]
+
+
+Heading = tuple[int, str, int]  # level, title, 0-based line in the whole text
+
+
+def _parse(text: str, path: Path, sections: list[str] | None) -> tuple[Issue, list[Heading]]:
+    """The Issue and every heading of the body, from one pass of the Markdown parser."""
     from markdown_it import MarkdownIt
 
-    path = Path(path)
-    data, body, offset = _split_front_matter(text.replace("\r\n", "\n"), path)
+    text = text.replace("\r\n", "\n")
+    _refuse_controls(text, path)
+    data, body, offset = _split_front_matter(text, path)
     values = _front_values(data, path)
     closing_title = str(data.get("closing_title") or "").strip() or None
     cur = _Cursor(path, offset)
@@ -357,12 +406,14 @@ def parse_draft(
             )
         item = None
 
+    heads: list[Heading] = []
     i = 0
     while i < len(tokens):
         t = tokens[i]
         if t.type == "heading_open":
             level = int(t.tag[1])
             title = _inline_text(tokens[i + 1].content)
+            heads.append((level, title, (t.map[0] if t.map else 0) + offset))
             finish_item()
             in_closing = False
             if level == 2 and closing_title and title == closing_title:
@@ -470,12 +521,13 @@ def parse_draft(
             )
         i += 1
     finish_item()
-    return Issue(
+    issue = Issue(
         **values,
         intro="\n\n".join(intro) or None,
         sections=result_sections,
         closing=closing,
     )
+    return issue, heads
 
 
 def _also_urls(text: str, cur: _Cursor, token_map: list[int] | None) -> list[str]:
@@ -498,7 +550,16 @@ def read_draft(path: Path, *, sections: list[str] | None = None) -> Issue:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise DraftError(path, None, f"not UTF-8 text ({exc.reason}); save it as UTF-8") from None
+        raw = exc.object
+        line = raw.count(b"\n", 0, exc.start) + 1
+        line_start = raw.rfind(b"\n", 0, exc.start) + 1
+        column = len(raw[line_start : exc.start].decode("utf-8", "replace")) + 1
+        raise DraftError(
+            path,
+            line,
+            f"not UTF-8 text at column {column}: byte 0x{raw[exc.start]:02x} ({exc.reason}); "
+            "save the file as UTF-8 (your editor's encoding setting), or retype that character",
+        ) from None
     except OSError as exc:
         raise DraftError(path, None, f"cannot read ({exc.strerror})") from None
     return parse_draft(text, path, sections=sections)
@@ -507,25 +568,130 @@ def read_draft(path: Path, *, sections: list[str] | None = None) -> Issue:
 # ---------------------------------------------------------------- editing in place
 
 
-def _heading_lines(text: str) -> list[tuple[int, str, int]]:
-    """Every heading of the draft body: (level, title, 0-based line in the whole text)."""
-    from markdown_it import MarkdownIt
+@dataclass
+class Placement:
+    """A new or refreshed item for splice_items: its section, or the item it replaces."""
 
-    _, body, offset = _split_front_matter(text, Path("draft.md"))
-    tokens = MarkdownIt("commonmark").parse(body)
-    return [
-        (int(t.tag[1]), _inline_text(tokens[i + 1].content), t.map[0] + offset)
-        for i, t in enumerate(tokens)
-        if t.type == "heading_open" and t.map
-    ]
+    item: Item
+    section: str | None = None
+    replace_url: str | None = None
 
 
-def _join(before: list[str], chunk: list[str], after: list[str]) -> list[str]:
-    while before and not before[-1].strip():
-        before = before[:-1]
-    lead = [""] if before else []
-    tail = [""] if after and after[0].strip() else []
-    return before + lead + chunk + tail + after
+def _closing_key_line(lines: list[str], end: int, title: str) -> tuple[int, str]:
+    """Where `closing_title = …` goes in the front matter (lines[0] and lines[end] are +++)."""
+    entry = f"closing_title = {toml_value(title)}"
+    at = next((i for i in range(1, end) if lines[i].lstrip().startswith("[")), end)
+    trial = lines[1:at] + [entry] + lines[at:end]
+    try:
+        if tomllib.loads("\n".join(trial)).get("closing_title") == title:
+            return at, entry
+    except tomllib.TOMLDecodeError:
+        pass
+    return 1, entry  # first key of the table: always at the top level
+
+
+def splice_items(
+    text: str,
+    placements: list[Placement],
+    *,
+    sections: list[str] | None = None,
+    closing: Closing | None = None,
+) -> str:
+    """Put new items (and a first closing section) into draft text in one pass; every other
+    line stays exactly as the editor wrote it.
+
+    An item replaces the one whose URL is its replace_url, else goes at the end of its section
+    (a new `## section` heading is added in the configured order when the draft has none).
+    The closing goes last, its title into the front matter as `closing_title`.
+    """
+    newline = "\r\n" if "\r\n" in text else "\n"
+    text = text.replace("\r\n", "\n")
+    issue, heads = _parse(text, Path("draft.md"), sections)
+    sectioned = bool(sections)
+    level = 3 if sectioned else 2
+    closing_name = issue.closing.title if issue.closing else None
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+
+    def is_item(head: Heading) -> bool:
+        return head[0] == level and not (level == 2 and head[1] == closing_name)
+
+    def end_of(index: int, max_level: int) -> int:
+        later = (h[2] for h in heads[index + 1 :] if h[0] <= max_level)
+        return next(later, len(lines))
+
+    item_heads = [i for i, h in enumerate(heads) if is_item(h)]
+    by_url: dict[str, int] = {}
+    if len(item_heads) == len(issue.items()):
+        for index, existing in zip(item_heads, issue.items(), strict=True):
+            by_url.setdefault(existing.url, index)
+    closing_line = next((h[2] for h in heads if h[0] == 2 and h[1] == closing_name), len(lines))
+    names = sections or []
+    rank = {name: n for n, name in enumerate(names)}
+    section_heads = {h[1]: i for i, h in enumerate(heads) if sectioned and h[0] == 2}
+    replace: dict[int, tuple[int, list[str]]] = {}
+    insert: dict[int, list[list[str]]] = {}
+    new_sections: dict[str, list[list[str]]] = {}
+    for placed in placements:
+        chunk = render_item(placed.item, level).rstrip("\n").split("\n")
+        if placed.replace_url is not None and placed.replace_url in by_url:
+            index = by_url[placed.replace_url]
+            replace[heads[index][2]] = (end_of(index, level), chunk)
+        elif not sectioned:
+            insert.setdefault(closing_line, []).append(chunk)
+        else:
+            target = placed.section if placed.section in names else names[0]
+            if target in section_heads:
+                insert.setdefault(end_of(section_heads[target], 2), []).append(chunk)
+            else:
+                new_sections.setdefault(target, []).append(chunk)
+    for target in sorted(new_sections, key=rank.__getitem__):
+        later = [h[2] for h in heads if h[0] == 2 and rank.get(h[1], -1) > rank[target]]
+        at = min([*later, closing_line])
+        first, *rest = new_sections[target]
+        insert.setdefault(at, []).extend([[f"## {target}", "", *first], *rest])
+    key_line: tuple[int, str] | None = None
+    if closing is not None and closing_name is None:
+        end = next(i for i in range(1, len(lines)) if lines[i].strip() == FRONT)
+        front = tomllib.loads("\n".join(lines[1:end]))
+        title = str(front.get("closing_title") or "").strip() or closing.title
+        if not front.get("closing_title"):
+            key_line = _closing_key_line(lines, end, title)
+        chunk = [f"## {title}", "", *_bullet_lines(closing.bullets)]
+        insert.setdefault(len(lines), []).append(chunk)
+
+    out: list[str] = []
+    blank_before_next = False
+
+    def emit(chunk: list[str]) -> None:
+        nonlocal blank_before_next
+        while out and not out[-1].strip():
+            out.pop()
+        if out:
+            out.append("")
+        out.extend(chunk)
+        blank_before_next = True
+
+    i = 0
+    while True:
+        for chunk in insert.get(i, []):
+            emit(chunk)
+        if i >= len(lines):
+            break
+        if i in replace:
+            stop, chunk = replace[i]
+            emit(chunk)
+            i = stop
+            continue
+        if key_line is not None and i == key_line[0]:
+            out.append(key_line[1])
+        if blank_before_next and lines[i].strip():
+            out.append("")
+        blank_before_next = False
+        out.append(lines[i])
+        i += 1
+    return newline.join(out) + newline
 
 
 def splice_item(
@@ -536,50 +702,5 @@ def splice_item(
     section: str | None = None,
     replace_url: str | None = None,
 ) -> str:
-    """Put one item into draft text, every other line left exactly as the editor wrote it.
-
-    The item replaces the one whose URL is replace_url, else goes at the end of its section
-    (a new `## section` heading is added in the configured order when the draft has none).
-    """
-    newline = "\r\n" if "\r\n" in text else "\n"
-    text = text.replace("\r\n", "\n")
-    issue = parse_draft(text, sections=sections)
-    sectioned = bool(sections)
-    level = 3 if sectioned else 2
-    closing = issue.closing.title if issue.closing else None
-    heads = _heading_lines(text)
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    chunk = render_item(item, level).rstrip("\n").split("\n")
-
-    def is_item(head: tuple[int, str, int]) -> bool:
-        return head[0] == level and not (level == 2 and head[1] == closing)
-
-    def end_of(index: int, max_level: int) -> int:
-        later = [h[2] for h in heads[index + 1 :] if h[0] <= max_level]
-        return later[0] if later else len(lines)
-
-    item_heads = [i for i, h in enumerate(heads) if is_item(h)]
-    if replace_url is not None and len(item_heads) == len(issue.items()):
-        for index, existing in zip(item_heads, issue.items(), strict=True):
-            if existing.url == replace_url:
-                start, stop = heads[index][2], end_of(index, level)
-                out = _join(lines[:start], chunk, lines[stop:])
-                return newline.join(out) + newline
-    closing_line = next((h[2] for h in heads if h[0] == 2 and h[1] == closing), len(lines))
-    if not sectioned:
-        out = _join(lines[:closing_line], chunk, lines[closing_line:])
-        return newline.join(out) + newline
-    names = sections or []
-    target = section if section in names else names[0]
-    own = [i for i, h in enumerate(heads) if h[0] == 2 and h[1] == target]
-    if own:
-        at = end_of(own[-1], 2)
-    else:
-        rank = {name: n for n, name in enumerate(names)}
-        later = [h[2] for h in heads if h[0] == 2 and rank.get(h[1], -1) > rank[target]]
-        at = min([*later, closing_line])
-        chunk = [f"## {target}", "", *chunk]
-    out = _join(lines[:at], chunk, lines[at:])
-    return newline.join(out) + newline
+    """Put one item into draft text (see splice_items)."""
+    return splice_items(text, [Placement(item, section, replace_url)], sections=sections)

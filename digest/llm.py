@@ -39,7 +39,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from digest.cache import JsonCache, stable_hash
 from digest.config import LLMSettings, Secrets
-from digest.draft import clean_bullets, clean_inline, default_closing_title
+from digest.draft import clean_bullets, clean_inline, default_closing_title, strip_controls
 from digest.errors import ConfigError
 from digest.models import (
     Article,
@@ -233,7 +233,8 @@ def split_parts(text: str, limit: int, max_parts: int) -> tuple[list[str], bool]
 
 
 def _clean(text: str) -> str:
-    text = re.sub(r"\s+", " ", text or "").strip()
+    """One line of the model's text: no control characters, list marker or bold wrapper."""
+    text = re.sub(r"\s+", " ", strip_controls(text or "")).strip()
     text = re.sub(r"^(?:[-*•+]|\d{1,2}[.)])\s+", "", text)
     return re.sub(r"^\*\*(.+)\*\*$", r"\1", text).strip()
 
@@ -769,18 +770,13 @@ class OpenAISummarizer:
         key = self.cache_key(text, link, ctx)
         if len(parts) > 1:
             key = stable_hash(key, "parts-v1", self._merge_hash, str(limit), str(len(parts)))
-        cached = None if fresh else self.cache.get(key)
-        if cached is not None:
-            try:
-                summary = Summary.model_validate(cached)
-            except ValidationError:
-                summary = None
-            if summary is not None:
-                self.stats.cached += 1
-                summary.source = "cache"
-                if link.section:
-                    summary.section = link.section
-                return summary
+        summary = None if fresh else self.cache.get_model(key, Summary)
+        if summary is not None:
+            self.stats.cached += 1
+            summary.source = "cache"
+            if link.section:
+                summary.section = link.section
+            return summary
         values = {
             "shared": self._shared(ctx),
             "url": article.final_url

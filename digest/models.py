@@ -32,6 +32,7 @@ class Code(StrEnum):
     TRIAGE_UNSCORED = "triage-llm-scoring-failed"
     TOO_LITTLE_TEXT = "too-little-text"
     NO_WEB_ADDRESS = "no-web-address"
+    STALE_LOCK = "stale-lock"
 
 
 FAITHFULNESS_CODES = frozenset(

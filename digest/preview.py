@@ -28,6 +28,7 @@ RELOAD_SCRIPT = """<script>
 </script>"""
 
 
+LOCK_WAIT = 600.0  # a compose holding the issue renders it too: wait for it
 _BODY_OPEN = re.compile(r"<body\b[^>]*>", re.I)
 
 
@@ -50,7 +51,7 @@ class PreviewState:
         Each failure is reported (with file:line when the draft is at fault), and the first
         good render after one says it is fixed."""
         try:
-            render_issue(self.ws, self.folder)
+            render_issue(self.ws, self.folder, wait=LOCK_WAIT, notify=self.report)
             error = None
         except DigestError as exc:
             error = str(exc)

@@ -15,6 +15,7 @@ from jinja2 import TemplateError
 from markupsafe import Markup
 
 from digest.config import Settings
+from digest.draft import CONTROL_CHARACTERS, control_name
 from digest.errors import RenderError
 from digest.models import Bullet, Issue, Item
 from digest.templates import builtin_templates_dir, make_environment
@@ -230,7 +231,27 @@ class Renderer:
         return shorten(" ".join(text.split()), PREHEADER_CHARS)
 
     def render(self, issue: Issue) -> Rendered:
-        """Render all outputs in memory; raise RenderError on any template problem."""
+        """Render all outputs in memory; raise RenderError on any template problem, and one
+        that blames the content (not the template) when the draft's text is at fault."""
+        _refuse_controls(issue)
+        try:
+            return self._render(issue)
+        except RenderError as exc:
+            if not issue.items() and not issue.intro and not issue.closing:
+                raise
+            try:
+                self._render(
+                    issue.model_copy(update={"sections": [], "intro": None, "closing": None})
+                )
+            except RenderError:
+                raise exc from None
+            raise RenderError(
+                "the draft's content, not the template, made the email fail "
+                f"({str(exc).split('; fix the template')[0]}); look in draft.md for unusual "
+                "characters or markup"
+            ) from None
+
+    def _render(self, issue: Issue) -> Rendered:
         context = self._context(issue)
         subject = self.subject(issue)
         preheader = self.preheader(issue)
@@ -277,6 +298,31 @@ class Renderer:
             theme = builtin_templates_dir()
             message = f"email.mjml.j2: {reason}; fix the template (built-in theme: {theme})"
             raise RenderError(message) from None
+
+
+def _refuse_controls(issue: Issue) -> None:
+    """RenderError naming the item whose text holds a control character (it breaks MJML)."""
+
+    def find(value: object) -> str | None:
+        if isinstance(value, str):
+            found = CONTROL_CHARACTERS.search(value)
+            return found.group() if found else None
+        if isinstance(value, dict):
+            value = list(value.values())
+        if isinstance(value, list):
+            return next((c for c in map(find, value) if c), None)
+        return None
+
+    where = [("the intro", issue.intro), ("the closing section", issue.model_dump()["closing"])]
+    where += [(f"item {item.title!r}", item.model_dump()) for item in issue.items()]
+    where.insert(0, ("the front matter", [issue.title, issue.authors, issue.tags]))
+    for name, value in where:
+        char = find(value)
+        if char:
+            raise RenderError(
+                f"draft content: {name} holds an invisible control character, "
+                f"{control_name(char)}; delete it from draft.md (the template is not at fault)"
+            )
 
 
 def _fill(template: str, issue: Issue, setting: str = "email.subject") -> str:

@@ -9,9 +9,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from digest.cache import JsonCache
+from digest.cache import article_cache
 from digest.errors import DigestError
 from digest.intake import entry_key, link_key, read_links
+from digest.models import Article
 from digest.publish import published_lines
 from digest.workspace import IssueFolder, Workspace
 
@@ -74,7 +75,7 @@ def link_statuses(ws: Workspace, folder: IssueFolder) -> tuple[list[LinkStatus],
         except DigestError as exc:
             notes.append(f"draft.md cannot be read, so 'in draft' is unknown: {exc}")
     draft_keys = {entry_key(url, folder.path): title for url, title in draft_items.items()}
-    articles = JsonCache(ws.cache_dir / "articles")
+    articles = article_cache(ws.cache_dir)
 
     rows: list[LinkStatus] = []
     seen: dict[str, int] = {}
@@ -95,9 +96,9 @@ def link_statuses(ws: Workspace, folder: IssueFolder) -> tuple[list[LinkStatus],
                 "`digest compose --refresh-fallbacks` summarizes it again"
             )
         if state == "new":
-            article = articles.get(key)
-            if isinstance(article, dict):
-                state, detail = "fetched", str(article.get("title") or link.title or "")
+            article = articles.get_model(key, Article)
+            if article is not None:
+                state, detail = "fetched", article.title or link.title or ""
         rows.append(LinkStatus(index, link.url, state, detail))
     return rows, notes
 

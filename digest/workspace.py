@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 import shutil
+import socket
 import tempfile
+import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,38 +25,117 @@ META_NAME = "meta.toml"
 STATE_NAME = "state.json"
 
 
-def atomic_write(path: Path, data: str | bytes, *, backup: bool = False) -> None:
-    """Write through a temporary file and rename; keep `<name>.bak` first when asked."""
+def _temp_path(path: Path, kind: str = "") -> tuple[int, Path]:
+    """A new temporary file beside path, named so that a later run can tell whose it is."""
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.name}.{os.getpid()}.{kind}", suffix=".tmp", dir=path.parent
+    )
+    return fd, Path(tmp)
+
+
+@dataclass
+class StagedWrite:
+    """New content for a file, written and synced beside it, waiting for `commit()`."""
+
+    path: Path
+    tmp: Path
+    backup: bool
+
+    def commit(self) -> None:
+        """Rename the staged content over the file (keeping `<name>.bak` first if asked)."""
+        try:
+            if self.backup and self.path.exists():
+                _keep_backup(self.path)
+            os.replace(self.tmp, self.path)
+        except BaseException:
+            self.discard()
+            raise
+
+    def discard(self) -> None:
+        """Drop the staged content."""
+        self.tmp.unlink(missing_ok=True)
+
+
+def stage_write(path: Path, data: str | bytes, *, backup: bool = False) -> StagedWrite | None:
+    """The first half of an atomic write; None when the file already holds exactly data."""
     path.parent.mkdir(parents=True, exist_ok=True)
     raw = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    if backup and path.is_file() and path.read_bytes() == raw:
+        return None
+    fd, tmp = _temp_path(path)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(raw)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, _file_mode(path))  # mkstemp makes 0600; keep the file's mode or the umask's
-        if backup and path.exists():
-            if path.read_bytes() == raw:
-                os.unlink(tmp)
-                return
-            _keep_backup(path)
-        os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
         raise
+    return StagedWrite(path, tmp, backup)
+
+
+def atomic_write(path: Path, data: str | bytes, *, backup: bool = False) -> None:
+    """Write through a temporary file and rename; keep `<name>.bak` first when asked."""
+    staged = stage_write(path, data, backup=backup)
+    if staged is not None:
+        staged.commit()
 
 
 def _keep_backup(path: Path) -> None:
     """Make `<name>.bak` the current version while `path` itself never disappears."""
-    staged = path.with_name(f".{path.name}.bak.tmp")
-    staged.unlink(missing_ok=True)
+    fd, staged = _temp_path(path, "bak.")
+    os.close(fd)
+    staged.unlink()
     try:
         os.link(path, staged)  # the old content keeps its inode; the rename below replaces path
     except OSError:
         shutil.copy2(path, staged)
     os.replace(staged, path.with_name(path.name + ".bak"))
+
+
+_TEMP_NAME = re.compile(r"^\..+\.(?P<pid>\d+)\.[\w.]+\.tmp$")
+_OLD_TEMP_NAME = re.compile(r"^\..+\.tmp$")
+_OLD_TEMP_AGE = 3600.0  # temporary files named before pids were in names: stale after an hour
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def clean_stale_temps(*folders: Path, recursive: bool = False) -> list[Path]:
+    """Delete the temporary files of interrupted atomic writes (their process is gone)."""
+    removed: list[Path] = []
+    now = time.time()
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        paths = folder.rglob(".*.tmp") if recursive else folder.glob(".*.tmp")
+        for path in paths:
+            match = _TEMP_NAME.match(path.name)
+            try:
+                if match:
+                    if int(match.group("pid")) == os.getpid() or pid_alive(int(match["pid"])):
+                        continue
+                elif not _OLD_TEMP_NAME.match(path.name) or (
+                    now - path.stat().st_mtime < _OLD_TEMP_AGE
+                ):
+                    continue
+                if path.is_file():
+                    path.unlink()
+                    removed.append(path)
+            except OSError:
+                continue
+    return removed
 
 
 def _file_mode(path: Path) -> int:
@@ -72,6 +154,98 @@ def _read_umask() -> int:
 
 
 _UMASK = _read_umask()
+
+
+LOCK_NAME = ".lock"
+
+
+@dataclass
+class IssueLock:
+    """The lock one compose or render holds on an issue; `note` tells of a stale lock taken over."""
+
+    path: Path
+    holder: dict[str, object]
+    note: str | None = None
+
+    def release(self) -> None:
+        """Remove the lock file if it is still this run's."""
+        if _read_lock(self.path) == self.holder:
+            self.path.unlink(missing_ok=True)
+
+
+def _read_lock(path: Path) -> dict[str, object] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _describe(holder: dict[str, object]) -> str:
+    what = holder.get("command") or "digest"
+    return (
+        f"`digest {what}` (pid {holder.get('pid', '?')} on {holder.get('host', '?')}, "
+        f"started {holder.get('started', '?')})"
+    )
+
+
+def lock_issue(folder: IssueFolder, command: str, *, wait: float = 0.0) -> IssueLock:
+    """Take the issue's lock (one compose or render at a time); WorkspaceError naming the holder
+    when it is still busy after `wait` seconds.
+
+    The lock file is created whole (a hard link of a finished file), so it never exists half
+    written. A lock whose process is gone on this host is stale and is taken over, with a note.
+    """
+    deadline = time.monotonic() + wait
+    path = folder.path / LOCK_NAME
+    holder: dict[str, object] = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "started": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+        "command": command,
+    }
+    fd, tmp = _temp_path(path)
+    note = None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(holder, handle)
+        retries = 0  # the lock vanished, or a stale one was taken over, under our feet
+        while retries < 5:
+            try:
+                os.link(tmp, path)
+                return IssueLock(path, holder, note)
+            except FileExistsError:
+                pass
+            found = _read_lock(path)
+            if found is None:
+                retries += 1
+                continue  # released meanwhile: try again
+            pid = found.get("pid")
+            same_host = found.get("host") == holder["host"]
+            if not (same_host and isinstance(pid, int) and not pid_alive(pid)):
+                if time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    continue
+                fix = (
+                    "wait for it to finish"
+                    if found
+                    else f"if no digest runs on this issue, delete {path}"
+                )
+                if found and not same_host:
+                    fix += f"; if it no longer runs, delete {path}"
+                raise WorkspaceError(
+                    f"issue {folder.id} is busy: {_describe(found) if found else 'held'} holds "
+                    f"{path}; {fix}"
+                )
+            if _read_lock(path) == found:  # still the same stale lock: take it over
+                path.unlink(missing_ok=True)
+                retries += 1
+                note = f"took over a stale lock: {_describe(found)} is no longer running"
+        raise WorkspaceError(f"{path}: cannot take the issue's lock; try again")
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def find_workspace_root(start: Path | None = None, explicit: Path | None = None) -> Path:

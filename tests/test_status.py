@@ -9,7 +9,7 @@ from pathlib import Path
 from rich.console import Console
 from typer.testing import CliRunner
 
-from digest.cache import JsonCache
+from digest.cache import article_cache
 from digest.cli import app
 from digest.draft import default_closing_title, read_draft, render_draft
 from digest.intake import link_key
@@ -63,7 +63,7 @@ def _composed_issue(web, make_workspace) -> tuple[Path, dict[str, str]]:
     urls["fetched"] = web.url + "/fetched-only"
     urls["new"] = "https://new.example/post"
     runner.invoke(app, ["add", "-w", str(root), urls["fetched"], urls["new"]])
-    JsonCache(root / ".digest" / "cache" / "articles").set(
+    article_cache(root / ".digest" / "cache").set(
         link_key(urls["fetched"]),
         Article(
             url=urls["fetched"], final_url=urls["fetched"], title="Fetched title", text="Some text."
