@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
-from digest.cache import JsonCache, stable_hash
+from digest.cache import JsonCache, article_cache, stable_hash
 from digest.config import Settings
 from digest.draft import escape_title, read_draft
 from digest.errors import DigestError, LinksError
@@ -160,18 +160,14 @@ class Example:
 
 def cached_article(articles: JsonCache, key: str) -> Article | None:
     """The article compose cached for a link key, or None (missing or unreadable)."""
-    cached = articles.get(key)
-    try:
-        return Article.model_validate(cached) if isinstance(cached, dict) else None
-    except ValueError:
-        return None
+    return articles.get_model(key, Article)
 
 
 def past_choices(ws: Workspace, folder: IssueFolder, limit: int = 12) -> list[Example]:
     """Kept and deleted items of up to `limit` earlier issues (state.json against draft.md)."""
     from digest.compose import read_state  # compose imports triage: its state reader, lazily
 
-    articles = JsonCache(ws.cache_dir / "articles")
+    articles = article_cache(ws.cache_dir)
     sections = ws.settings.section_names() or None
     examples: list[Example] = []
     earlier = [f for f in ws.issue_folders() if f.path.resolve() != folder.path.resolve()]
@@ -751,7 +747,7 @@ def _draft_anchors(
 ) -> tuple[list[Entry], list[str]]:
     """The items compose made (in the draft, or deleted by the editor) as story anchors,
     and the items made from imported links (they count against max_items)."""
-    articles = JsonCache(ws.cache_dir / "articles")
+    articles = article_cache(ws.cache_dir)
     items = {item.url: item for item in draft.items()} if draft is not None else {}
     links = {link_key(ln): (n, ln) for n, ln in enumerate(read_links(folder.links))}
     anchors: list[Entry] = []
