@@ -30,7 +30,7 @@ import datetime as dt
 import re
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -590,6 +590,112 @@ def _closing_key_line(lines: list[str], end: int, title: str) -> tuple[int, str]
     return 1, entry  # first key of the table: always at the top level
 
 
+@dataclass
+class _Edits:
+    """Where new text goes, in the draft's own line numbers (0-based)."""
+
+    insert: dict[int, list[list[str]]] = field(default_factory=dict)  # before line -> chunks
+    replace: dict[int, tuple[int, list[str]]] = field(default_factory=dict)  # start -> stop, chunk
+    key_line: tuple[int, str] | None = None  # a front matter line to add before that line
+
+    def add(self, at: int, *chunks: list[str]) -> None:
+        self.insert.setdefault(at, []).extend(chunks)
+
+
+def _place_items(
+    edits: _Edits,
+    issue: Issue,
+    heads: list[Heading],
+    total: int,
+    placements: list[Placement],
+    sections: list[str] | None,
+) -> None:
+    """Plan every placement against one parse of the draft."""
+    sectioned = bool(sections)
+    level = 3 if sectioned else 2
+    closing_name = issue.closing.title if issue.closing else None
+
+    def end_of(index: int, max_level: int) -> int:
+        later = (h[2] for h in heads[index + 1 :] if h[0] <= max_level)
+        return next(later, total)
+
+    item_heads = [
+        i
+        for i, h in enumerate(heads)
+        if h[0] == level and not (level == 2 and h[1] == closing_name)
+    ]
+    by_url: dict[str, int] = {}
+    if len(item_heads) == len(issue.items()):
+        for index, existing in zip(item_heads, issue.items(), strict=True):
+            by_url.setdefault(existing.url, index)
+    closing_line = next((h[2] for h in heads if h[0] == 2 and h[1] == closing_name), total)
+    names = sections or []
+    rank = {name: n for n, name in enumerate(names)}
+    section_heads = {h[1]: i for i, h in enumerate(heads) if sectioned and h[0] == 2}
+    new_sections: dict[str, list[list[str]]] = {}
+    for placed in placements:
+        chunk = render_item(placed.item, level).rstrip("\n").split("\n")
+        if placed.replace_url is not None and placed.replace_url in by_url:
+            index = by_url[placed.replace_url]
+            edits.replace[heads[index][2]] = (end_of(index, level), chunk)
+        elif not sectioned:
+            edits.add(closing_line, chunk)
+        else:
+            target = placed.section if placed.section in names else names[0]
+            if target in section_heads:
+                edits.add(end_of(section_heads[target], 2), chunk)
+            else:
+                new_sections.setdefault(target, []).append(chunk)
+    for target in sorted(new_sections, key=rank.__getitem__):
+        later = [h[2] for h in heads if h[0] == 2 and rank.get(h[1], -1) > rank[target]]
+        first, *rest = new_sections[target]
+        edits.add(min([*later, closing_line]), [f"## {target}", "", *first], *rest)
+
+
+def _place_closing(edits: _Edits, lines: list[str], closing: Closing) -> None:
+    """The closing section at the end; its title into the front matter unless already there."""
+    end = next(i for i in range(1, len(lines)) if lines[i].strip() == FRONT)
+    front = tomllib.loads("\n".join(lines[1:end]))
+    title = str(front.get("closing_title") or "").strip() or closing.title
+    if not front.get("closing_title"):
+        edits.key_line = _closing_key_line(lines, end, title)
+    edits.add(len(lines), [f"## {title}", "", *_bullet_lines(closing.bullets)])
+
+
+def _apply(lines: list[str], edits: _Edits) -> list[str]:
+    """The draft's lines with the edits made; one blank line around each new chunk."""
+    out: list[str] = []
+    blank_before_next = False
+
+    def emit(chunk: list[str]) -> None:
+        nonlocal blank_before_next
+        while out and not out[-1].strip():
+            out.pop()
+        if out:
+            out.append("")
+        out.extend(chunk)
+        blank_before_next = True
+
+    i = 0
+    while True:
+        for chunk in edits.insert.get(i, []):
+            emit(chunk)
+        if i >= len(lines):
+            return out
+        if i in edits.replace:
+            stop, chunk = edits.replace[i]
+            emit(chunk)
+            i = stop
+            continue
+        if edits.key_line is not None and i == edits.key_line[0]:
+            out.append(edits.key_line[1])
+        if blank_before_next and lines[i].strip():
+            out.append("")
+        blank_before_next = False
+        out.append(lines[i])
+        i += 1
+
+
 def splice_items(
     text: str,
     placements: list[Placement],
@@ -607,91 +713,14 @@ def splice_items(
     newline = "\r\n" if "\r\n" in text else "\n"
     text = text.replace("\r\n", "\n")
     issue, heads = _parse(text, Path("draft.md"), sections)
-    sectioned = bool(sections)
-    level = 3 if sectioned else 2
-    closing_name = issue.closing.title if issue.closing else None
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
-
-    def is_item(head: Heading) -> bool:
-        return head[0] == level and not (level == 2 and head[1] == closing_name)
-
-    def end_of(index: int, max_level: int) -> int:
-        later = (h[2] for h in heads[index + 1 :] if h[0] <= max_level)
-        return next(later, len(lines))
-
-    item_heads = [i for i, h in enumerate(heads) if is_item(h)]
-    by_url: dict[str, int] = {}
-    if len(item_heads) == len(issue.items()):
-        for index, existing in zip(item_heads, issue.items(), strict=True):
-            by_url.setdefault(existing.url, index)
-    closing_line = next((h[2] for h in heads if h[0] == 2 and h[1] == closing_name), len(lines))
-    names = sections or []
-    rank = {name: n for n, name in enumerate(names)}
-    section_heads = {h[1]: i for i, h in enumerate(heads) if sectioned and h[0] == 2}
-    replace: dict[int, tuple[int, list[str]]] = {}
-    insert: dict[int, list[list[str]]] = {}
-    new_sections: dict[str, list[list[str]]] = {}
-    for placed in placements:
-        chunk = render_item(placed.item, level).rstrip("\n").split("\n")
-        if placed.replace_url is not None and placed.replace_url in by_url:
-            index = by_url[placed.replace_url]
-            replace[heads[index][2]] = (end_of(index, level), chunk)
-        elif not sectioned:
-            insert.setdefault(closing_line, []).append(chunk)
-        else:
-            target = placed.section if placed.section in names else names[0]
-            if target in section_heads:
-                insert.setdefault(end_of(section_heads[target], 2), []).append(chunk)
-            else:
-                new_sections.setdefault(target, []).append(chunk)
-    for target in sorted(new_sections, key=rank.__getitem__):
-        later = [h[2] for h in heads if h[0] == 2 and rank.get(h[1], -1) > rank[target]]
-        at = min([*later, closing_line])
-        first, *rest = new_sections[target]
-        insert.setdefault(at, []).extend([[f"## {target}", "", *first], *rest])
-    key_line: tuple[int, str] | None = None
-    if closing is not None and closing_name is None:
-        end = next(i for i in range(1, len(lines)) if lines[i].strip() == FRONT)
-        front = tomllib.loads("\n".join(lines[1:end]))
-        title = str(front.get("closing_title") or "").strip() or closing.title
-        if not front.get("closing_title"):
-            key_line = _closing_key_line(lines, end, title)
-        chunk = [f"## {title}", "", *_bullet_lines(closing.bullets)]
-        insert.setdefault(len(lines), []).append(chunk)
-
-    out: list[str] = []
-    blank_before_next = False
-
-    def emit(chunk: list[str]) -> None:
-        nonlocal blank_before_next
-        while out and not out[-1].strip():
-            out.pop()
-        if out:
-            out.append("")
-        out.extend(chunk)
-        blank_before_next = True
-
-    i = 0
-    while True:
-        for chunk in insert.get(i, []):
-            emit(chunk)
-        if i >= len(lines):
-            break
-        if i in replace:
-            stop, chunk = replace[i]
-            emit(chunk)
-            i = stop
-            continue
-        if key_line is not None and i == key_line[0]:
-            out.append(key_line[1])
-        if blank_before_next and lines[i].strip():
-            out.append("")
-        blank_before_next = False
-        out.append(lines[i])
-        i += 1
-    return newline.join(out) + newline
+    edits = _Edits()
+    _place_items(edits, issue, heads, len(lines), placements, sections)
+    if closing is not None and issue.closing is None:
+        _place_closing(edits, lines, closing)
+    return newline.join(_apply(lines, edits)) + newline
 
 
 def splice_item(
