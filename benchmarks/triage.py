@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from digest.compose import ComposeOptions, compose  # noqa: E402
-from digest.intake import import_source  # noqa: E402
+from digest.sources import import_source  # noqa: E402
 from digest.workspace import Workspace, new_issue  # noqa: E402
 from tests.llm_server import LLMServer  # noqa: E402
 from tests.triage_corpus import EN_SITES, FOCUS, KO_SITES, build, feed_xml, page_html  # noqa: E402

@@ -153,8 +153,9 @@ def _compose_warnings(ws: Workspace, folder: IssueFolder, issue: Issue) -> list[
     from digest.cache import article_cache
     from digest.compose import read_state, unedited_fallbacks
     from digest.faithful import unsupported_claims
-    from digest.intake import entry_key, link_key, read_links
+    from digest.links import read_links
     from digest.models import Article
+    from digest.urls import entry_key, link_key
 
     items = {item.url: item for item in issue.items()}
     composed = read_state(folder)

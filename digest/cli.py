@@ -131,7 +131,7 @@ def add(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Append links or workspace files to the issue's links.yaml (normalized, deduplicated)."""
-    from digest.intake import add_links
+    from digest.links import add_links
 
     if "-" in urls:
         piped = [w for line in sys.stdin if not line.lstrip().startswith("#") for w in line.split()]
@@ -165,7 +165,7 @@ def import_(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Add links from a file, a bookmarks export, OPML or a feed."""
-    from digest.intake import import_source
+    from digest.sources import import_source
 
     try:
         since_day = dt.date.fromisoformat(since) if since else None

@@ -33,16 +33,7 @@ from digest.errors import DigestError, ExtractError, LinksError
 from digest.extract import extract
 from digest.faithful import unsupported_claims
 from digest.fetch import Fetcher
-from digest.intake import (
-    entry_key,
-    is_local_entry,
-    is_web_url,
-    link_key,
-    local_key,
-    normalize_url,
-    read_links,
-    workspace_file,
-)
+from digest.links import read_links
 from digest.models import (
     Article,
     Code,
@@ -58,6 +49,15 @@ from digest.models import (
 from digest.render import Renderer, write_outputs
 from digest.summarize import Summarizer, SummaryContext, make_summarizer
 from digest.triage import Judge, Outcome, plan
+from digest.urls import (
+    entry_key,
+    is_local_entry,
+    is_web_url,
+    link_key,
+    local_key,
+    normalize_url,
+    workspace_file,
+)
 from digest.workspace import (
     IssueFolder,
     Workspace,

@@ -106,9 +106,7 @@ class LLMSettings(_Table):
         le=50,
         description="at most this many parts per long article; the rest is cut (and reported)",
     )
-    max_retries: int = Field(
-        default=4, ge=0, le=20, description="retries of a failed LLM request"
-    )
+    max_retries: int = Field(default=4, ge=0, le=20, description="retries of a failed LLM request")
     timeout: float = Field(default=60, gt=0, description="seconds to wait for one LLM reply")
     embedding_model: str = Field(
         default="text-embedding-3-small",
@@ -168,9 +166,7 @@ class FetchSettings(_Table):
         le=10,
         description="retries of a request that failed with a timeout or HTTP 429/5xx",
     )
-    max_redirects: int = Field(
-        default=10, ge=0, le=50, description="redirects followed per link"
-    )
+    max_redirects: int = Field(default=10, ge=0, le=50, description="redirects followed per link")
     backoff_base: float = Field(
         default=0.5,
         ge=0,
@@ -225,9 +221,7 @@ class EmailSettings(_Table):
 class SendSettings(_Table):
     """[send]"""
 
-    provider: str = Field(
-        default="smtp", description="smtp, or an HTTP email API (e.g. postmark)"
-    )
+    provider: str = Field(default="smtp", description="smtp, or an HTTP email API (e.g. postmark)")
     smtp_host: str = Field(default="localhost", description="SMTP server")
     smtp_port: int = Field(default=587, ge=1, le=65535, description="SMTP port")
     smtp_security: Literal["starttls", "ssl", "none"] = Field(
@@ -236,12 +230,8 @@ class SendSettings(_Table):
     smtp_user: str = Field(
         default="", description="SMTP login; the password comes from DIGEST_SMTP_PASSWORD"
     )
-    smtp_timeout: float = Field(
-        default=30, gt=0, description="seconds to wait for the SMTP server"
-    )
-    rate_per_second: float = Field(
-        default=5, gt=0, description="messages sent per second at most"
-    )
+    smtp_timeout: float = Field(default=30, gt=0, description="seconds to wait for the SMTP server")
+    rate_per_second: float = Field(default=5, gt=0, description="messages sent per second at most")
     api_url: str = Field(
         default="", description="endpoint of the HTTP provider; empty = its default"
     )

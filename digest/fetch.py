@@ -43,8 +43,8 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 from digest import __version__
 from digest.config import FetchSettings
 from digest.errors import FetchError
-from digest.intake import is_web_url, local_path
 from digest.retry import backoff, parse_retry_after
+from digest.urls import is_web_url, local_path
 
 if TYPE_CHECKING:
     import httpx

@@ -34,8 +34,8 @@ from urllib.parse import quote
 from markupsafe import escape
 
 from digest.errors import ConfigError, SendError
-from digest.intake import ascii_host
 from digest.providers import Delivery, Outgoing, Provider, check_provider_name, make_provider
+from digest.urls import ascii_host
 from digest.workspace import IssueFolder, Workspace
 
 EMAIL_PLACEHOLDER = "{email}"

@@ -11,9 +11,10 @@ from rich.table import Table
 
 from digest.cache import article_cache
 from digest.errors import DigestError
-from digest.intake import entry_key, link_key, read_links
+from digest.links import read_links
 from digest.models import Article
 from digest.publish import published_lines
+from digest.urls import entry_key, link_key
 from digest.workspace import IssueFolder, Workspace
 
 STATE_STYLES = {

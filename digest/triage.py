@@ -33,7 +33,7 @@ from digest.cache import JsonCache, article_cache, stable_hash
 from digest.config import Settings
 from digest.draft import escape_title, read_draft
 from digest.errors import DigestError, LinksError
-from digest.intake import is_web_url, link_key, normalize_url, read_links
+from digest.links import read_links
 from digest.models import Article, Code, Issue, Item, Link, LinkReport, Notice
 from digest.offline import choose_section
 from digest.similarity import (
@@ -46,6 +46,7 @@ from digest.similarity import (
     sparse_pairs,
     tfidf,
 )
+from digest.urls import is_web_url, link_key, normalize_url
 from digest.workspace import IssueFolder, Workspace, atomic_write
 
 log = logging.getLogger(__name__)

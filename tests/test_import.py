@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from digest.cli import app
-from digest.intake import read_links
+from digest.links import read_links
 from tests.webserver import Reply
 
 runner = CliRunner()

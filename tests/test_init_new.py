@@ -268,7 +268,7 @@ def test_generated_settings_say_what_the_code_does() -> None:
     assert "in parts" in comment_of("llm", "max_input_chars")
     assert "cut" in comment_of("llm", "max_parts")
     assert "intro" in comment_of("email", "preheader")
-    assert 'min_chars = 200' in text and comment_of("extract", "min_chars")
+    assert "min_chars = 200" in text and comment_of("extract", "min_chars")
     assert 'strip_params = ["utm_*", "fbclid", "gclid", "mc_eid", "mkt_tok"]' in text
 
 

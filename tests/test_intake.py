@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from digest.cli import app
-from digest.intake import is_web_url, link_key, normalize_url, read_links
+from digest.links import read_links
+from digest.urls import is_web_url, link_key, normalize_url
 
 runner = CliRunner()
 

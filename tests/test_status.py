@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 from digest.cache import article_cache
 from digest.cli import app
 from digest.draft import default_closing_title, read_draft, render_draft
-from digest.intake import link_key
 from digest.models import Article
 from digest.status import print_status
+from digest.urls import link_key
 from digest.workspace import Workspace
 from tests.conftest import article_html
 from tests.webserver import Reply

@@ -19,9 +19,11 @@ from digest.compose import ComposeOptions, compose
 from digest.config import load_settings
 from digest.draft import parse_draft, render_draft
 from digest.errors import DraftError
-from digest.intake import add_links, import_source, link_key
+from digest.links import add_links
 from digest.models import Article, Issue, Item, Link, Section
+from digest.sources import import_source
 from digest.triage import CANDIDATES_NAME, Entry, choose_primary, clip_room
+from digest.urls import link_key
 from digest.workspace import Workspace, new_issue
 from tests.conftest import article_html
 from tests.llm_server import LLMServer
@@ -407,7 +409,7 @@ def test_links_yaml_marks_imports_and_stays_compatible(web, make_workspace, corp
     text = folder.links.read_text(encoding="utf-8")
     assert text.count("imported: ") == 3
     add_links(ws, folder, ["https://hand.example/x"])
-    from digest.intake import read_links
+    from digest.links import read_links
 
     links = read_links(folder.links)
     assert [bool(link.imported) for link in links] == [True, True, True, False]

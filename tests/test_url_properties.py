@@ -9,7 +9,7 @@ from urllib.parse import urlsplit, urlunsplit
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from digest.intake import link_key, normalize_url
+from digest.urls import link_key, normalize_url
 
 # Each group lists spellings of ONE article; different groups are different articles.
 # A group's spellings must share a key (one link); two groups must never share one.
