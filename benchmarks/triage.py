@@ -177,7 +177,7 @@ def main() -> int:
     print(
         f"phases: fetch+extract until the embeddings request {embed_at[0] - started_mono:.2f} s"
         f" (ideal {waves(CANDIDATES / FETCH_CONCURRENCY) * PAGE_LATENCY:.1f}), scoring from "
-        f"{min(a for a in chat_at if a > embed_at[0]) - started_mono:.2f} s, summaries from "
+        f"{chat_at[0] - started_mono:.2f} s, summaries from "
         f"{summary_start - started_mono:.2f} s, done at {cold:.2f} s"
     )
     print(

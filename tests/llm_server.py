@@ -258,7 +258,7 @@ class LLMServer:
         self.headers: list[dict[str, str]] = []
         self.in_flight = 0
         self.max_in_flight = 0
-        self.arrivals: list[float] = []  # time.monotonic() of each request
+        self.arrivals: list[float] = []  # time.monotonic() of each chat request
         self.answer: Callable[[dict[str, Any]], str] = default_answer
         self.always: Scripted | None = None  # every unscripted request gets this reply
         self._script: deque[Scripted] = deque()
@@ -277,7 +277,11 @@ class LLMServer:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
                 with server._lock:
-                    server.arrivals.append(time.monotonic())
+                    arrived = time.monotonic()
+                    if "embeddings" in self.path:
+                        server.embedding_arrivals.append(arrived)
+                    else:
+                        server.arrivals.append(arrived)
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
                 try:
@@ -372,7 +376,6 @@ class LLMServer:
             return 400, {"error": {"message": "input must be a string or a list of strings"}}, {}
         with self._lock:
             self.embedding_requests.append(body)
-            self.embedding_arrivals.append(time.monotonic())
         if self.embeddings_status != 200:
             message = {"error": {"message": "no such model", "type": "invalid_request_error"}}
             return self.embeddings_status, message, {}
