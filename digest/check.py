@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 from dataclasses import dataclass
 from typing import Literal
 
+from digest.cache import article_cache
+from digest.compose import unedited_fallbacks
 from digest.draft import read_draft
-from digest.errors import DigestError
-from digest.models import FAITHFULNESS_CODES, Code, Issue, Notice, Report, bullet_texts
+from digest.errors import DigestError, FetchError
+from digest.faithful import unsupported_claims
+from digest.fetch import Fetcher
+from digest.links import read_links
+from digest.models import FAITHFULNESS_CODES, Article, Code, Issue, Notice, bullet_texts
 from digest.render import GMAIL_CLIP_BYTES, Renderer, web_href
-from digest.workspace import IssueFolder, Workspace
+from digest.urls import entry_key, link_key
+from digest.workspace import IssueFolder, Workspace, read_report, read_state
 
 SUBJECT_MAX = 78
 PLACEHOLDER = re.compile(
@@ -150,12 +155,6 @@ def check_issue(ws: Workspace, folder: IssueFolder, *, check_links: bool = False
 def _compose_warnings(ws: Workspace, folder: IssueFolder, issue: Issue) -> list[Finding]:
     """Warnings of the last compose for items still in the draft; the faithfulness check is
     run again on the draft's current bullets, so an edited-away figure is no longer flagged."""
-    from digest.cache import article_cache
-    from digest.compose import read_state, unedited_fallbacks
-    from digest.faithful import unsupported_claims
-    from digest.links import read_links
-    from digest.models import Article
-    from digest.urls import entry_key, link_key
 
     items = {item.url: item for item in issue.items()}
     composed = read_state(folder)
@@ -167,7 +166,7 @@ def _compose_warnings(ws: Workspace, folder: IssueFolder, issue: Issue) -> list[
         cached = articles.get_model(key, Article) if item is not None else None
         if item is not None and cached is not None:
             rechecked[link.url] = unsupported_claims(item.bullets, cached.text)
-    report = _read_report(folder)
+    report = read_report(folder)
     if report is None:
         findings: list[Finding] = []
     else:
@@ -200,24 +199,7 @@ def _compose_warnings(ws: Workspace, folder: IssueFolder, issue: Issue) -> list[
     return findings
 
 
-def _read_report(folder: IssueFolder) -> Report | None:
-    """The last compose's report.json; None when there is none or it cannot be read."""
-    if not folder.report.is_file():
-        return None
-    try:
-        data = json.loads(folder.report.read_bytes())
-        if not isinstance(data, dict):
-            return None
-        data.setdefault("issue", folder.id)  # hand-made or partial reports still count
-        data.setdefault("started_at", "1970-01-01T00:00:00+00:00")
-        return Report.model_validate(data)
-    except ValueError:
-        return None
-
-
 async def _check_links(ws: Workspace, folder: IssueFolder, urls: list[str]) -> list[Finding]:
-    from digest.errors import FetchError
-    from digest.fetch import Fetcher
 
     fetcher = Fetcher(ws.settings.fetch)
 

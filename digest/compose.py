@@ -51,7 +51,6 @@ from digest.summarize import Summarizer, SummaryContext, make_summarizer
 from digest.triage import Judge, Outcome, plan
 from digest.urls import (
     entry_key,
-    is_local_entry,
     is_web_url,
     link_key,
     local_key,
@@ -59,12 +58,16 @@ from digest.urls import (
     workspace_file,
 )
 from digest.workspace import (
+    ComposeState,
+    Fallback,
     IssueFolder,
     Workspace,
     atomic_write,
     clean_stale_temps,
+    load_state,
     lock_issue,
     stage_write,
+    state_dict,
 )
 
 log = logging.getLogger(__name__)
@@ -152,113 +155,20 @@ def is_fallback(link: LinkReport) -> bool:
     return link.status == "ok" and any(w.code == Code.LLM_FALLBACK for w in link.warnings)
 
 
-@dataclass
-class Fallback:
-    """An item compose wrote with the offline fallback: its URL, a hash of its text, why."""
-
-    url: str
-    hash: str
-    reason: str
-
-
 def item_hash(item: Item) -> str:
     """A hash of an item as the draft holds it (title, URL, bullets, note): edited or not."""
     return stable_hash(json.dumps(item.model_dump(mode="json"), sort_keys=True, ensure_ascii=False))
-
-
-@dataclass
-class ComposeState:
-    """state.json: what compose put into the draft, so that deleted things stay deleted."""
-
-    composed: dict[str, str] = field(default_factory=dict)  # link key -> the item's URL
-    closing: bool = False  # compose wrote the closing section once
-    fallbacks: dict[str, Fallback] = field(default_factory=dict)  # link key -> fallback item
-    recovered: bool = False  # a compose was interrupted while writing draft.md
-
-    def copy(self) -> ComposeState:
-        """A copy that later changes to this one do not touch."""
-        return ComposeState(
-            dict(self.composed),
-            self.closing,
-            {k: Fallback(f.url, f.hash, f.reason) for k, f in self.fallbacks.items()},
-        )
-
-
-def _state_fields(data: Any, folder: IssueFolder) -> ComposeState:
-    if not isinstance(data, dict):
-        return ComposeState()
-    composed = data.get("composed", {})
-    if not isinstance(composed, dict):
-        composed = {}
-    # Local files get one `file:` key each (older state.json wrote them as spelled).
-    composed = {
-        (local_key(str(k), folder.path) if is_local_entry(str(k)) else str(k)): str(v)
-        for k, v in composed.items()
-    }
-    fallbacks: dict[str, Fallback] = {}
-    records = data.get("fallbacks", {})
-    for key, record in records.items() if isinstance(records, dict) else []:
-        try:
-            fallbacks[str(key)] = Fallback(
-                str(record["url"]), str(record["hash"]), str(record["reason"])
-            )
-        except (KeyError, TypeError):
-            continue
-    return ComposeState(composed, bool(data.get("closing", False)), fallbacks)
-
-
-def load_state(folder: IssueFolder) -> ComposeState:
-    """state.json, with a draft write that a kill interrupted resolved.
-
-    Before draft.md is replaced, state.json records the state that follows (`next`) and the
-    name of the temporary file holding the new draft; the rename of that file is the commit.
-    The file still there means draft.md was not replaced: the earlier state holds.
-    """
-    try:
-        data = json.loads(folder.state_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return ComposeState()
-    if not isinstance(data, dict):
-        return ComposeState()
-    pending = data.get("next")
-    tmp = data.get("draft_tmp")
-    if isinstance(pending, dict) and isinstance(tmp, str):
-        written = not (folder.path / Path(tmp).name).exists()
-        state = _state_fields(pending if written else data, folder)
-        state.recovered = True
-        return state
-    return _state_fields(data, folder)
-
-
-def read_state(folder: IssueFolder) -> dict[str, str]:
-    """state.json: link key -> the URL of the item compose made for it."""
-    return load_state(folder).composed
-
-
-def read_fallbacks(folder: IssueFolder) -> dict[str, Fallback]:
-    """state.json: link key -> the fallback item compose wrote for it (until summarized again)."""
-    return load_state(folder).fallbacks
 
 
 def unedited_fallbacks(folder: IssueFolder, issue: Issue) -> dict[str, tuple[Fallback, Item]]:
     """Fallback items still in the draft exactly as compose wrote them, by link key."""
     items = {item.url: item for item in issue.items()}
     found = {}
-    for key, record in read_fallbacks(folder).items():
+    for key, record in load_state(folder).fallbacks.items():
         item = items.get(record.url)
         if item is not None and item_hash(item) == record.hash:
             found[key] = (record, item)
     return found
-
-
-def _state_dict(state: ComposeState) -> dict[str, Any]:
-    data: dict[str, Any] = {"composed": state.composed, "closing": state.closing}
-    if state.fallbacks:
-        data["fallbacks"] = {
-            key: {"url": f.url, "hash": f.hash, "reason": f.reason}
-            for key, f in state.fallbacks.items()
-        }
-    return data
 
 
 def _state_json(data: dict[str, Any]) -> str:
@@ -268,7 +178,7 @@ def _state_json(data: dict[str, Any]) -> str:
 def write_state(folder: IssueFolder, state: ComposeState) -> None:
     """Remember what compose put into the draft, so deleted items stay deleted, and which
     items the offline fallback wrote (for `--refresh-fallbacks`)."""
-    atomic_write(folder.state_path, _state_json(_state_dict(state)))
+    atomic_write(folder.state_path, _state_json(state_dict(state)))
 
 
 def write_draft(folder: IssueFolder, text: str, before: ComposeState, after: ComposeState) -> bool:
@@ -280,7 +190,7 @@ def write_draft(folder: IssueFolder, text: str, before: ComposeState, after: Com
         write_state(folder, after)
         return False
     try:
-        pending = {**_state_dict(before), "next": _state_dict(after), "draft_tmp": staged.tmp.name}
+        pending = {**state_dict(before), "next": state_dict(after), "draft_tmp": staged.tmp.name}
         atomic_write(folder.state_path, _state_json(pending))
         staged.commit()
     except BaseException:

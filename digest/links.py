@@ -12,7 +12,6 @@ another issue is added with a warning naming it.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -34,7 +33,7 @@ from digest.urls import (
     normalize_url,
     workspace_file,
 )
-from digest.workspace import IssueFolder, Workspace, atomic_write
+from digest.workspace import IssueFolder, Workspace, atomic_write, read_state
 
 
 def parse_links(text: str, where: Path | str, base: Path | None = None) -> list[Link]:
@@ -220,11 +219,7 @@ def _issue_keys(folder: IssueFolder) -> set[str]:
         keys |= {link_key(link) for link in read_links(folder.links) if is_web_url(link.url)}
     except LinksError:
         pass
-    try:
-        state = json.loads(folder.state_path.read_text(encoding="utf-8"))
-        keys |= {link_key(str(u)) for u in state.get("composed", {}).values() if is_web_url(str(u))}
-    except (OSError, ValueError, AttributeError):
-        pass
+    keys |= {link_key(u) for u in read_state(folder).values() if is_web_url(u)}
     return keys
 
 

@@ -20,8 +20,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from digest.draft import read_draft
 from digest.errors import PublishError
-from digest.providers import Content, Platform, Remote, RemoteMissing, check_platform_name
+from digest.providers import (
+    Content,
+    Platform,
+    Remote,
+    RemoteMissing,
+    check_platform_name,
+    make_platform,
+)
+from digest.providers.api import NoAnswer
+from digest.render import Renderer
 from digest.send import Notify, confirm_or_refuse, gate_on_check, require_fresh_render
 from digest.workspace import IssueFolder, Workspace, atomic_write
 
@@ -142,8 +152,6 @@ def split_front_matter(text: str) -> tuple[str, str]:
 
 def build_content(ws: Workspace, folder: IssueFolder, placeholder: str) -> Content:
     """Render the issue for a platform: our unsubscribe link becomes `placeholder`."""
-    from digest.draft import read_draft
-    from digest.render import Renderer
 
     settings = ws.settings
     issue = read_draft(folder.draft, sections=settings.section_names() or None)
@@ -202,7 +210,6 @@ def publish_issue(
     platform: Platform | None = None,
 ) -> Remote:
     """Create or update the issue's draft on the platform; schedule or send it when asked."""
-    from digest.providers import make_platform
 
     name = check_platform_name(request.platform or ws.settings.publish.platform)
     if request.schedule and request.send_now:
@@ -249,7 +256,6 @@ def _save(
     record: dict[str, Any] | None,
     notify: Notify,
 ) -> Remote:
-    from digest.providers.api import NoAnswer
 
     unchanged = f"{PUBLISHED_NAME} was not changed"
     if record is not None:
@@ -293,7 +299,6 @@ def _save(
 def _release(
     platform: Platform, name: str, remote: Remote, content: Content, when: dt.datetime | None
 ) -> Remote:
-    from digest.providers.api import NoAnswer
 
     try:
         return platform.release(remote, content, when)

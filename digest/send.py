@@ -33,8 +33,11 @@ from urllib.parse import quote
 
 from markupsafe import escape
 
+from digest.check import check_issue
+from digest.draft import read_draft
 from digest.errors import ConfigError, SendError
 from digest.providers import Delivery, Outgoing, Provider, check_provider_name, make_provider
+from digest.render import Renderer
 from digest.urls import ascii_host
 from digest.workspace import IssueFolder, Workspace
 
@@ -390,7 +393,6 @@ def gate_on_check(
     retry_hint: str = "pass --force to send anyway",
 ) -> None:
     """Refuse (SendError) when `digest check` finds errors, unless forced or a dry run."""
-    from digest.check import check_issue
 
     findings = check_issue(ws, folder, check_links=False)
     errors = [f for f in findings if f.level == "error"]
@@ -436,8 +438,6 @@ def _readers(request: SendRequest, notify: Notify) -> list[Reader]:
 
 
 def _factory(ws: Workspace, folder: IssueFolder) -> MessageFactory:
-    from digest.draft import read_draft
-    from digest.render import Renderer
 
     settings = ws.settings
     issue = read_draft(folder.draft, sections=settings.section_names() or None)

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from digest.config import SECRET_VARIABLES, Settings
 from digest.errors import WorkspaceError
+from digest.workspace import CONFIG_NAME, atomic_write
 
 HEADER = """\
 # digest settings. Every key is optional: the values below are the defaults.
@@ -101,7 +102,6 @@ def env_example() -> str:
 
 def init_workspace(directory: Path) -> list[Path]:
     """Create a workspace in directory; refuse when it already holds one. Returns what was made."""
-    from digest.workspace import CONFIG_NAME, atomic_write
 
     root = directory.expanduser()
     config = root / CONFIG_NAME

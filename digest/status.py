@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,12 +9,14 @@ from rich.console import Console
 from rich.table import Table
 
 from digest.cache import article_cache
+from digest.compose import unedited_fallbacks
+from digest.draft import read_draft
 from digest.errors import DigestError
 from digest.links import read_links
 from digest.models import Article
 from digest.publish import published_lines
 from digest.urls import entry_key, link_key
-from digest.workspace import IssueFolder, Workspace
+from digest.workspace import IssueFolder, Workspace, read_report, read_state
 
 STATE_STYLES = {
     "in draft": "green",
@@ -42,27 +43,17 @@ class LinkStatus:
     detail: str = ""
 
 
-def _read_json(path: Any) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def link_statuses(ws: Workspace, folder: IssueFolder) -> tuple[list[LinkStatus], list[str]]:
     """The state of every link in links.yaml, and notes about files that could not be read."""
-    from digest.compose import read_state, unedited_fallbacks
-    from digest.draft import read_draft
 
     notes: list[str] = []
     links = read_links(folder.links)
-    report = _read_json(folder.report)
+    report = read_report(folder)
     by_url: dict[str, dict[str, Any]] = {}
-    for entry in report.get("links", []) if isinstance(report.get("links"), list) else []:
-        if isinstance(entry, dict) and isinstance(entry.get("url"), str):
-            by_url.setdefault(entry["url"], entry)
-            by_url.setdefault(entry_key(entry["url"], folder.path), entry)
+    for link_report in report.links if report is not None else []:
+        fields = link_report.model_dump(mode="json")
+        by_url.setdefault(link_report.url, fields)
+        by_url.setdefault(entry_key(link_report.url, folder.path), fields)
     composed = read_state(folder)
     draft_items: dict[str, str] = {}
     draft_read = False

@@ -47,7 +47,7 @@ from digest.similarity import (
     tfidf,
 )
 from digest.urls import is_web_url, link_key, normalize_url
-from digest.workspace import IssueFolder, Workspace, atomic_write
+from digest.workspace import IssueFolder, Workspace, atomic_write, read_state
 
 log = logging.getLogger(__name__)
 TRIAGE_NAME = "triage.json"
@@ -166,7 +166,6 @@ def cached_article(articles: JsonCache, key: str) -> Article | None:
 
 def past_choices(ws: Workspace, folder: IssueFolder, limit: int = 12) -> list[Example]:
     """Kept and deleted items of up to `limit` earlier issues (state.json against draft.md)."""
-    from digest.compose import read_state  # compose imports triage: its state reader, lazily
 
     articles = article_cache(ws.cache_dir)
     sections = ws.settings.section_names() or None

@@ -13,12 +13,15 @@ import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import tomli_w
 
 from digest.config import Secrets, Settings, load_settings
 from digest.errors import ConfigError, WorkspaceError
+from digest.models import Report
+from digest.urls import is_local_entry, local_key
 
 CONFIG_NAME = "digest.toml"
 META_NAME = "meta.toml"
@@ -503,3 +506,110 @@ def new_issue(
         "# `digest add URL` appends here; hand edits and comments are kept.\n",
     )
     return folder, meta
+
+
+# ---------------------------------------------------------------- state.json and report.json
+
+
+@dataclass
+class Fallback:
+    """An item compose wrote with the offline fallback: its URL, a hash of its text, why."""
+
+    url: str
+    hash: str
+    reason: str
+
+
+@dataclass
+class ComposeState:
+    """state.json: what compose put into the draft, so that deleted things stay deleted."""
+
+    composed: dict[str, str] = field(default_factory=dict)  # link key -> the item's URL
+    closing: bool = False  # compose wrote the closing section once
+    fallbacks: dict[str, Fallback] = field(default_factory=dict)  # link key -> fallback item
+    recovered: bool = False  # a compose was interrupted while writing draft.md
+
+    def copy(self) -> ComposeState:
+        """A copy that later changes to this one do not touch."""
+        return ComposeState(
+            dict(self.composed),
+            self.closing,
+            {k: Fallback(f.url, f.hash, f.reason) for k, f in self.fallbacks.items()},
+        )
+
+
+def _state_fields(data: Any, folder: IssueFolder) -> ComposeState:
+    if not isinstance(data, dict):
+        return ComposeState()
+    composed = data.get("composed", {})
+    if not isinstance(composed, dict):
+        composed = {}
+    # Local files get one `file:` key each (older state.json wrote them as spelled).
+    composed = {
+        (local_key(str(k), folder.path) if is_local_entry(str(k)) else str(k)): str(v)
+        for k, v in composed.items()
+    }
+    fallbacks: dict[str, Fallback] = {}
+    records = data.get("fallbacks", {})
+    for key, record in records.items() if isinstance(records, dict) else []:
+        try:
+            fallbacks[str(key)] = Fallback(
+                str(record["url"]), str(record["hash"]), str(record["reason"])
+            )
+        except (KeyError, TypeError):
+            continue
+    return ComposeState(composed, bool(data.get("closing", False)), fallbacks)
+
+
+def load_state(folder: IssueFolder) -> ComposeState:
+    """state.json, with a draft write that a kill interrupted resolved.
+
+    Before draft.md is replaced, state.json records the state that follows (`next`) and the
+    name of the temporary file holding the new draft; the rename of that file is the commit.
+    The file still there means draft.md was not replaced: the earlier state holds.
+    """
+    try:
+        data = json.loads(folder.state_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ComposeState()
+    if not isinstance(data, dict):
+        return ComposeState()
+    pending = data.get("next")
+    tmp = data.get("draft_tmp")
+    if isinstance(pending, dict) and isinstance(tmp, str):
+        written = not (folder.path / Path(tmp).name).exists()
+        state = _state_fields(pending if written else data, folder)
+        state.recovered = True
+        return state
+    return _state_fields(data, folder)
+
+
+def read_state(folder: IssueFolder) -> dict[str, str]:
+    """state.json: link key -> the URL of the item compose made for it."""
+    return load_state(folder).composed
+
+
+def state_dict(state: ComposeState) -> dict[str, Any]:
+    """state.json's content for a state (what load_state reads back)."""
+    data: dict[str, Any] = {"composed": state.composed, "closing": state.closing}
+    if state.fallbacks:
+        data["fallbacks"] = {
+            key: {"url": f.url, "hash": f.hash, "reason": f.reason}
+            for key, f in state.fallbacks.items()
+        }
+    return data
+
+
+def read_report(folder: IssueFolder) -> Report | None:
+    """The last compose's report.json; None when there is none or it cannot be read."""
+    if not folder.report.is_file():
+        return None
+    try:
+        data = json.loads(folder.report.read_bytes())
+        if not isinstance(data, dict):
+            return None
+        data.setdefault("issue", folder.id)  # hand-made or partial reports still count
+        data.setdefault("started_at", "1970-01-01T00:00:00+00:00")
+        return Report.model_validate(data)
+    except ValueError:
+        return None

@@ -11,25 +11,11 @@ import digest
 PACKAGE = Path(digest.__file__).resolve().parent
 MAX_LINES = 60
 
-# Import edges left out of the circle check until the module they start from is split.
-# Shrink to nothing.
-PENDING_EDGES: dict[tuple[str, str], str] = {
-    ("triage", "compose"): "the state.json reader moves from compose to workspace",
-}
-
 # Function-level imports of another digest module, each kept lazy on purpose.
 # "*" stands for every target. Key: (importing module, imported module).
 LAZY_IMPORTS: dict[tuple[str, str], str] = {
     ("cli", "*"): "each command loads only its own part of the pipeline: `digest --help` in <0.3 s",
     ("summarize", "llm"): "an offline run never loads the LLM client code",
-    ("triage", "compose"): "compose imports triage; triage reads earlier issues' state.json",
-    # Still to hoist once the modules they live in stop moving (issue 12, part 2):
-    ("check", "*"): "pending: hoist",
-    ("providers.hugo", "publish"): "pending: hoist",
-    ("publish", "*"): "pending: hoist",
-    ("send", "*"): "pending: hoist",
-    ("setup", "workspace"): "pending: hoist",
-    ("status", "*"): "pending: hoist",
 }
 
 # Functions longer than MAX_LINES, each with the reason it may be (shrink this list).
@@ -124,14 +110,9 @@ def _cycle(edges: dict[str, set[str]]) -> list[str] | None:
 
 def test_no_import_circle() -> None:
     edges: dict[str, set[str]] = {}
-    pending = set()
     for imp in _imports():
-        if (imp.source, imp.target) in PENDING_EDGES:
-            pending.add((imp.source, imp.target))
-            continue
         edges.setdefault(imp.source, set()).add(imp.target)
     circle = _cycle(edges)
-    assert pending == set(PENDING_EDGES), "PENDING_EDGES lists edges that are gone"
     assert circle is None, "import circle: " + " → ".join(circle or [])
 
 

@@ -371,8 +371,7 @@ def _state_with_pending(folder: Path, tmp_name: str, url: str) -> None:
 
 
 def test_an_interrupted_draft_write_is_resolved_by_its_temporary_file(web, make_workspace) -> None:
-    from digest.compose import load_state
-    from digest.workspace import IssueFolder
+    from digest.workspace import IssueFolder, load_state
 
     root = workspace(make_workspace)
     folder = new_issue(root, pages(web, 1))

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from digest.errors import ConfigError, PublishError
 from digest.providers import Content, Remote, RemoteMissing
+from digest.publish import split_front_matter
 from digest.workspace import atomic_write
 
 if TYPE_CHECKING:
@@ -112,7 +113,6 @@ class HugoPlatform:
         return self._remote(content, text)
 
     def _write(self, content: Content, draft: bool, publish_date: str | None) -> Remote:
-        from digest.publish import split_front_matter
 
         front, _ = split_front_matter(content.issue_md)
         lines = [front.rstrip("\n"), f"draft = {'true' if draft else 'false'}"]
