@@ -471,3 +471,25 @@ def test_failed_embeddings_fall_back_to_lexical_with_a_warning(web, make_workspa
     assert "triage-lexical-fallback" in codes
     assert [x["status"] for x in report["links"]].count("ok") == 3
     assert any(x["status"] == "merged" for x in report["links"])  # stories still grouped
+
+
+def test_llm_scoring_off_sends_no_scoring_request(web, make_workspace, corpus):
+    feed = serve(web, small(corpus, 4))
+    llm = LLMServer().start()
+    try:
+        extra = f'[llm]\nbase_url = "{llm.url}"\n'
+        ws = workspace(make_workspace, max_items=2, extra=extra)
+        (ws.root / "digest.toml").write_text(
+            (ws.root / "digest.toml")
+            .read_text(encoding="utf-8")
+            .replace("[triage]\n", "[triage]\nllm_scoring = false\n"),
+            encoding="utf-8",
+        )
+        ws = Workspace.load(explicit=ws.root)
+        folder = imported_issue(ws, feed)
+        compose(ws, folder)
+    finally:
+        llm.stop()
+    assert len(llm.embedding_requests) == 1  # stories still grouped by embeddings
+    assert not [r for r in llm.requests if "<candidates>" in r["messages"][-1]["content"]]
+    assert [x["status"] for x in report_of(folder)["links"]].count("ok") == 2
