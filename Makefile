@@ -29,6 +29,7 @@ goldens: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/fetch.py
 	$(BIN)/python benchmarks/compose.py
+	$(BIN)/python benchmarks/big_issue.py
 	$(BIN)/python benchmarks/render.py
 	$(BIN)/python benchmarks/extract.py
 	$(BIN)/python benchmarks/long_article.py

@@ -471,7 +471,8 @@ class Composer:
         composed = state.composed
         fallbacks = state.fallbacks
         redo = unedited_fallbacks(self.folder, draft) if draft is not None else {}
-        draft_urls = {i.url for i in draft.items()} if draft else set()
+        draft_titles = {i.url: i.title for i in reversed(draft.items())} if draft else {}
+        draft_urls = set(draft_titles)
         draft_keys = {entry_key(u, self.folder.path): u for u in draft_urls}
         redoing: set[str] = set()  # link keys of fallback items summarized again
 
@@ -511,9 +512,7 @@ class Composer:
                     final_url=made,
                     status="cached",
                     summary_source="editor",
-                    title=next((i.title for i in draft.items() if i.url == made), None)
-                    if draft
-                    else None,
+                    title=draft_titles.get(made or ""),
                     warnings=[
                         Notice(
                             code=Code.FALLBACK_EDITED,
