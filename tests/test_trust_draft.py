@@ -319,7 +319,7 @@ def test_a_stale_lock_is_taken_over_with_a_note(web, make_workspace) -> None:
 
 
 def test_a_render_during_a_running_compose_is_refused(web, make_workspace) -> None:
-    llm = LLMServer(latency=3.0).start()
+    llm = LLMServer(latency=1.5).start()
     try:
         root = workspace(make_workspace, llm.url)
         folder = new_issue(root, pages(web, 1))
