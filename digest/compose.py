@@ -36,6 +36,7 @@ from digest.fetch import Fetcher
 from digest.links import read_links
 from digest.models import (
     Article,
+    Closing,
     Code,
     Issue,
     Item,
@@ -216,6 +217,36 @@ def _matches(ref: str, link: Link, item: str | None, issue_dir: Path) -> bool:
     return ref in (link.url, item) or ref_key in (link_key(link), item and link_key(item))
 
 
+Job = tuple[int, Link, bool, str | None]  # links.yaml index, link, refresh, item URL to replace
+
+
+@dataclass
+class _Plan:
+    """What a run does, decided from links.yaml, draft.md and state.json before any fetch."""
+
+    links: list[Link]
+    sections: list[str] | None
+    draft: Issue | None
+    state: ComposeState
+    before: ComposeState  # state.json as it was, until draft.md is replaced
+    reports: list[LinkReport | None]
+    jobs: list[Job] = field(default_factory=list)
+    redoing: set[str] = field(default_factory=set)  # link keys of fallback items redone
+    titles: dict[str, str] = field(default_factory=dict)  # draft item URL -> title
+    draft_keys: dict[str, str] = field(default_factory=dict)  # entry key -> draft item URL
+
+
+@dataclass
+class _Merged:
+    """The issue after the new items were placed, and what the run has to say."""
+
+    issue: Issue
+    placed: list[Placement] = field(default_factory=list)
+    new_items: int = 0
+    warnings: list[Notice] = field(default_factory=list)
+    new_closing: Closing | None = None
+
+
 class Composer:
     """One compose of one issue; the pieces are injected so tests hand in real local servers."""
 
@@ -370,7 +401,7 @@ class Composer:
 
     async def _triage(
         self,
-        jobs: list[tuple[int, Link, bool, str | None]],
+        jobs: list[Job],
         draft: Issue | None,
         composed: dict[str, str],
     ) -> Outcome | None:
@@ -451,6 +482,40 @@ class Composer:
 
     async def _run(self, lock_note: str | None) -> ComposeResult:
         started_at = self.clock()
+        plan = self._plan()
+        own_fetcher = self._open(plan.jobs)
+        assert self.summarizer is not None and self.fetcher is not None
+        triaged = await self._triage(plan.jobs, plan.draft, plan.state.composed)
+        if triaged is not None:
+            for index, decided in triaged.reports.items():
+                plan.reports[index] = decided
+            plan.jobs = triaged.remaining(plan.jobs)
+        self.progress.start(len(plan.jobs), self.summarizer.describe())
+        try:
+            results = await asyncio.gather(
+                *(self._process(link, refresh) for _, link, refresh, _ in plan.jobs)
+            )
+            merged = self._merge(plan, results, triaged, lock_note)
+            await self._conclude(merged, plan.state)
+        finally:
+            self.progress.finish()
+            if own_fetcher:
+                await self.fetcher.aclose()
+            await self.summarizer.aclose()  # per-run clients; a reused summarizer reopens them
+        run = Report(
+            issue=self.folder.id,
+            started_at=started_at,
+            links=[r for r in plan.reports if r is not None],
+            llm=self.summarizer.stats,
+            warnings=merged.warnings,
+        )
+        run.fetch.requests = self.fetcher.requests
+        run.fetch.cached = sum(1 for r in run.links if r.fetch_cached)
+        run.fetch.bytes = sum(r.bytes for r in run.links)
+        return self._write(plan, merged, run)
+
+    def _plan(self) -> _Plan:
+        """Read links.yaml, draft.md and state.json; decide what each link needs."""
         state = load_state(self.folder)
         if state.recovered:  # settle it before the interrupted write's temporary file goes
             write_state(self.folder, state)
@@ -467,93 +532,84 @@ class Composer:
             draft = read_draft(self.folder.draft, sections=sections)
         if draft is None:
             state = ComposeState()
-        before = state.copy()
-        composed = state.composed
-        fallbacks = state.fallbacks
+        plan = _Plan(links, sections, draft, state, state.copy(), [None] * len(links))
+        for item in draft.items() if draft else []:
+            plan.titles.setdefault(item.url, item.title)
+            plan.draft_keys[entry_key(item.url, self.folder.path)] = item.url
         redo = unedited_fallbacks(self.folder, draft) if draft is not None else {}
-        draft_titles = {i.url: i.title for i in reversed(draft.items())} if draft else {}
-        draft_urls = set(draft_titles)
-        draft_keys = {entry_key(u, self.folder.path): u for u in draft_urls}
-        redoing: set[str] = set()  # link keys of fallback items summarized again
-
-        reports: list[LinkReport | None] = [None] * len(links)
-        jobs: list[tuple[int, Link, bool, str | None]] = []
         seen: dict[str, int] = {}
         for index, link in enumerate(links):
             key = link_key(link)
             if key in seen:
-                reports[index] = LinkReport(
+                plan.reports[index] = LinkReport(
                     url=link.url,
                     status="skipped",
                     error=f"duplicate of entry {seen[key] + 1} in links.yaml",
                 )
                 continue
             seen[key] = index
-            made = composed.get(key)
-            refresh = any(
-                _matches(ref, link, made, self.folder.path) for ref in self.options.refresh
-            )
-            in_draft = (made in draft_urls) if made else key in draft_keys
-            if refresh:
-                jobs.append((index, link, True, made if made in draft_urls else None))
-            elif in_draft and self.options.refresh_fallbacks and key in redo:
-                redoing.add(key)
-                jobs.append((index, link, False, made))
-            elif in_draft:
-                if made is None:  # in the draft but not in state.json (an older version's kill)
-                    made = composed[key] = draft_keys[key]
-                edited = (
-                    self.options.refresh_fallbacks
-                    and key in fallbacks
-                    and fallbacks[key].url == made
-                )
-                reports[index] = LinkReport(
-                    url=link.url,
-                    final_url=made,
-                    status="cached",
-                    summary_source="editor",
-                    title=draft_titles.get(made or ""),
-                    warnings=[
-                        Notice(
-                            code=Code.FALLBACK_EDITED,
-                            message="written by the offline fallback and edited since; left "
-                            f"alone (`digest compose --refresh {link.url}` replaces it)",
-                        )
-                    ]
-                    if edited
-                    else [],
-                )
-            elif made is not None:
-                reports[index] = LinkReport(
-                    url=link.url,
-                    final_url=made,
-                    status="skipped",
-                    warnings=[
-                        Notice(
-                            code=Code.DELETED_BY_EDITOR,
-                            message="deleted from the draft by the editor; not brought back "
-                            f"(`digest compose --refresh {link.url}` brings it back)",
-                        )
-                    ],
-                )
-            else:
-                jobs.append((index, link, False, None))
-
+            plan.reports[index] = self._decide(plan, index, link, key, redo)
         unknown = [
             r
             for r in self.options.refresh
             if not any(
-                _matches(r, ln, composed.get(link_key(ln)), self.folder.path) for ln in links
+                _matches(r, ln, state.composed.get(link_key(ln)), self.folder.path) for ln in links
             )
         ]
         if unknown:
             raise LinksError(f"--refresh {unknown[0]}: not a link of this issue; check links.yaml")
+        return plan
 
+    def _decide(
+        self, plan: _Plan, index: int, link: Link, key: str, redo: dict[str, Any]
+    ) -> LinkReport | None:
+        """One link: a job (None returned), or why it needs none (its report)."""
+        composed, fallbacks = plan.state.composed, plan.state.fallbacks
+        draft_urls, draft_keys = plan.titles, plan.draft_keys
+        made = composed.get(key)
+        refresh = any(_matches(ref, link, made, self.folder.path) for ref in self.options.refresh)
+        in_draft = (made in draft_urls) if made else key in draft_keys
+        if refresh:
+            plan.jobs.append((index, link, True, made if made in draft_urls else None))
+        elif in_draft and self.options.refresh_fallbacks and key in redo:
+            plan.redoing.add(key)
+            plan.jobs.append((index, link, False, made))
+        elif in_draft:
+            if made is None:  # in the draft but not in state.json (an older version's kill)
+                made = composed[key] = draft_keys[key]
+            edited = (
+                self.options.refresh_fallbacks and key in fallbacks and fallbacks[key].url == made
+            )
+            edited_note = Notice(
+                code=Code.FALLBACK_EDITED,
+                message="written by the offline fallback and edited since; left "
+                f"alone (`digest compose --refresh {link.url}` replaces it)",
+            )
+            return LinkReport(
+                url=link.url,
+                final_url=made,
+                status="cached",
+                summary_source="editor",
+                title=plan.titles.get(made) if plan.draft else None,
+                warnings=[edited_note] if edited else [],
+            )
+        elif made is not None:
+            deleted = Notice(
+                code=Code.DELETED_BY_EDITOR,
+                message="deleted from the draft by the editor; not brought back "
+                f"(`digest compose --refresh {link.url}` brings it back)",
+            )
+            return LinkReport(url=link.url, final_url=made, status="skipped", warnings=[deleted])
+        else:
+            plan.jobs.append((index, link, False, None))
+        return None
+
+    def _open(self, jobs: list[Job]) -> bool:
+        """Make the fetcher and the summarizer this run needs; True when the fetcher is ours."""
         own_fetcher = self.fetcher is None
-        own_summarizer = self.summarizer is None
         if own_fetcher:
             self.fetcher = Fetcher(self.settings.fetch)  # first: fetching starts soonest
-        if own_summarizer:
+        if self.summarizer is None:
             self.summarizer = make_summarizer(
                 self.settings,
                 self.ws.secrets,
@@ -561,7 +617,6 @@ class Composer:
                 cache_dir=self.ws.cache_dir / "llm",
                 templates_dir=self.ws.templates_dir,
             )
-        assert self.summarizer is not None and self.fetcher is not None
         if any(
             refresh or self.articles.get(link_key(link)) is None for _, link, refresh, _ in jobs
         ):
@@ -570,120 +625,88 @@ class Composer:
             prepare = getattr(self.summarizer, "prepare", None)
             if prepare is not None:
                 prepare()
-        triaged = await self._triage(jobs, draft, composed)
-        if triaged is not None:
-            for index, decided in triaged.reports.items():
-                reports[index] = decided
-            jobs = triaged.remaining(jobs)
-        self.progress.start(len(jobs), self.summarizer.describe())
-        try:
-            results = await asyncio.gather(
-                *(self._process(link, refresh) for _, link, refresh, _ in jobs)
-            )
-            issue = draft or self._new_issue()
-            placed: list[Placement] = []
-            new_items = 0
-            issue_warnings: list[Notice] = list(triaged.warnings) if triaged else []
-            if lock_note:
-                issue_warnings.append(Notice(code=Code.STALE_LOCK, message=lock_note))
-            if issue.closing is not None:
-                state.closing = True
-            new_closing = None
-            for (index, link, _, replace_url), (report, item, section) in zip(
-                jobs, results, strict=True
-            ):
-                reports[index] = report
-                if triaged is not None:
-                    triaged.annotate(index, report, item)
-                key = link_key(link)
-                fell_back = is_fallback(report)
-                if item is None or (fell_back and key in redoing):
-                    continue  # a fallback item whose LLM summary failed again stays as it is
-                self._place(issue, item, section, replace_url)
-                placed.append(Placement(item, section, replace_url))
-                composed[key] = item.url
-                fallbacks.pop(key, None)
-                if fell_back:
-                    reason = next(w.message for w in report.warnings if w.code == Code.LLM_FALLBACK)
-                    fallbacks[key] = Fallback(item.url, "", reason)
-                new_items += 1
-            unavailable = getattr(self.summarizer, "unavailable", None)
-            if unavailable:
-                fell = sum(1 for r in results if is_fallback(r[0]))
-                issue_warnings.append(
-                    Notice(
-                        code=Code.LLM_UNAVAILABLE,
-                        message=f"{unavailable}. {fell} item(s) were summarized offline instead; "
-                        "once the endpoint works, `digest compose --refresh-fallbacks` "
-                        "summarizes them again",
-                    )
+        return own_fetcher
+
+    def _merge(
+        self,
+        plan: _Plan,
+        results: list[tuple[LinkReport, Item | None, str | None]],
+        triaged: Outcome | None,
+        lock_note: str | None,
+    ) -> _Merged:
+        """Place the new items into the issue; remember them in the state."""
+        state = plan.state
+        merged = _Merged(issue=plan.draft or self._new_issue())
+        merged.warnings = list(triaged.warnings) if triaged else []
+        if lock_note:
+            merged.warnings.append(Notice(code=Code.STALE_LOCK, message=lock_note))
+        if merged.issue.closing is not None:
+            state.closing = True
+        for (index, link, _, replace_url), (report, item, section) in zip(
+            plan.jobs, results, strict=True
+        ):
+            plan.reports[index] = report
+            if triaged is not None:
+                triaged.annotate(index, report, item)
+            key = link_key(link)
+            fell_back = is_fallback(report)
+            if item is None or (fell_back and key in plan.redoing):
+                continue  # a fallback item whose LLM summary failed again stays as it is
+            self._place(merged.issue, item, section, replace_url)
+            merged.placed.append(Placement(item, section, replace_url))
+            state.composed[key] = item.url
+            state.fallbacks.pop(key, None)
+            if fell_back:
+                reason = next(w.message for w in report.warnings if w.code == Code.LLM_FALLBACK)
+                state.fallbacks[key] = Fallback(item.url, "", reason)
+            merged.new_items += 1
+        unavailable = getattr(self.summarizer, "unavailable", None)
+        if unavailable:
+            fell = sum(1 for r in results if is_fallback(r[0]))
+            merged.warnings.append(
+                Notice(
+                    code=Code.LLM_UNAVAILABLE,
+                    message=f"{unavailable}. {fell} item(s) were summarized offline instead; "
+                    "once the endpoint works, `digest compose --refresh-fallbacks` "
+                    "summarizes them again",
                 )
-            wants_closing = self.settings.newsletter.conclusion and issue.closing is None
-            if new_items and wants_closing and not state.closing:  # a deleted one stays deleted
-                self.progress.stage("conclusion", "summarizing")
-                closing = await self.summarizer.conclude(issue.items(), self.ctx)
-                if closing is not None:
-                    closing.title = closing.title or default_closing_title(self.ctx.language)
-                    issue.closing = new_closing = closing
-                    state.closing = True
-                else:
-                    issue_warnings.append(
-                        Notice(
-                            code=Code.NO_CLOSING,
-                            message="newsletter.conclusion is on but no closing section was "
-                            f"written ({self.summarizer.name} summarizer: "
-                            + (
-                                "it writes none)"
-                                if self.summarizer.name == "offline"
-                                else "the request failed)"
-                            ),
-                        )
-                    )
-        finally:
-            self.progress.finish()
-            if own_fetcher:
-                await self.fetcher.aclose()
-            await self.summarizer.aclose()  # per-run clients; a reused summarizer reopens them
+            )
+        return merged
 
-        run = Report(
-            issue=self.folder.id,
-            started_at=started_at,
-            links=[r for r in reports if r is not None],
-            llm=self.summarizer.stats,
-            warnings=issue_warnings,
+    async def _conclude(self, merged: _Merged, state: ComposeState) -> None:
+        """The closing section, once, when the newsletter asks for one and items were added."""
+        assert self.summarizer is not None
+        issue = merged.issue
+        wants_closing = self.settings.newsletter.conclusion and issue.closing is None
+        if not (merged.new_items and wants_closing and not state.closing):
+            return  # a deleted one stays deleted
+        self.progress.stage("conclusion", "summarizing")
+        closing = await self.summarizer.conclude(issue.items(), self.ctx)
+        if closing is not None:
+            closing.title = closing.title or default_closing_title(self.ctx.language)
+            issue.closing = merged.new_closing = closing
+            state.closing = True
+            return
+        why = "it writes none)" if self.summarizer.name == "offline" else "the request failed)"
+        merged.warnings.append(
+            Notice(
+                code=Code.NO_CLOSING,
+                message="newsletter.conclusion is on but no closing section was "
+                f"written ({self.summarizer.name} summarizer: " + why,
+            )
         )
-        run.fetch.requests = self.fetcher.requests
-        run.fetch.cached = sum(1 for r in run.links if r.fetch_cached)
-        run.fetch.bytes = sum(r.bytes for r in run.links)
 
+    def _write(self, plan: _Plan, merged: _Merged, run: Report) -> ComposeResult:
+        """Write draft.md (with state.json), the rendered outputs and report.json."""
         draft_changed = False
         render_error = None
-        has_items = bool(issue.items()) or draft is not None
-        if has_items:
-            if draft is not None:
-                # Edit the editor's text in place: only the new or refreshed items (and a
-                # first closing section) are added; every other line stays as it was.
-                old = self.folder.draft.read_text(encoding="utf-8")
-                text = splice_items(old, placed, sections=sections, closing=new_closing)
-                issue = parse_draft(text, self.folder.draft, sections=sections)
-            else:
-                closing_title = default_closing_title(self.ctx.language)
-                if issue.closing:
-                    closing_title = issue.closing.title
-                text = render_draft(issue, sectioned=bool(sections), closing_title=closing_title)
-            if any(not f.hash for f in fallbacks.values()):
-                final = {
-                    i.url: i
-                    for i in parse_draft(text, self.folder.draft, sections=sections).items()
-                }
-                for key, record in list(fallbacks.items()):
-                    if record.hash:
-                        continue
-                    if record.url in final:
-                        record.hash = item_hash(final[record.url])
-                    else:
-                        del fallbacks[key]
-            draft_changed = write_draft(self.folder, text, before, state)
+        issue = merged.issue
+        if bool(issue.items()) or plan.draft is not None:
+            text = self._draft_text(plan, merged)
+            if plan.draft is not None:
+                issue = parse_draft(text, self.folder.draft, sections=plan.sections)
+            self._hash_fallbacks(plan.state, text, plan.sections)
+            draft_changed = write_draft(self.folder, text, plan.before, plan.state)
             try:
                 renderer = Renderer(self.settings, self.ws.templates_dir)
                 write_outputs(self.folder, renderer.render(issue))
@@ -699,8 +722,36 @@ class Composer:
             draft_exists=self.folder.draft.is_file(),
             draft_changed=draft_changed,
             render_error=render_error,
-            new_items=new_items,
+            new_items=merged.new_items,
         )
+
+    def _draft_text(self, plan: _Plan, merged: _Merged) -> str:
+        """The new draft.md: the editor's text with the new items spliced in, or a new one."""
+        if plan.draft is not None:
+            # Edit the editor's text in place: only the new or refreshed items (and a
+            # first closing section) are added; every other line stays as it was.
+            old = self.folder.draft.read_text(encoding="utf-8")
+            return splice_items(
+                old, merged.placed, sections=plan.sections, closing=merged.new_closing
+            )
+        issue = merged.issue
+        closing_title = default_closing_title(self.ctx.language)
+        if issue.closing:
+            closing_title = issue.closing.title
+        return render_draft(issue, sectioned=bool(plan.sections), closing_title=closing_title)
+
+    def _hash_fallbacks(self, state: ComposeState, text: str, sections: list[str] | None) -> None:
+        """Record the text of each new fallback item as written (to tell an edit later)."""
+        if all(f.hash for f in state.fallbacks.values()):
+            return
+        final = {i.url: i for i in parse_draft(text, self.folder.draft, sections=sections).items()}
+        for key, record in list(state.fallbacks.items()):
+            if record.hash:
+                continue
+            if record.url in final:
+                record.hash = item_hash(final[record.url])
+            else:
+                del state.fallbacks[key]
 
 
 def compose(
