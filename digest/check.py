@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from digest.cache import article_cache
 from digest.compose import unedited_fallbacks
@@ -38,6 +38,26 @@ class Finding:
     def __str__(self) -> str:
         return f"{self.level}: {self.where}: {self.message}"
 
+    @property
+    def line(self) -> int | None:
+        """The draft line this finding points at, when it points at one."""
+        match = re.search(r"\.md:(\d+)$", self.where)
+        return int(match.group(1)) if match else None
+
+    def as_json(self) -> dict[str, Any]:
+        """{code, message, line}; the message names the place when it is not a draft line."""
+        message = self.message if self.line is not None else f"{self.where}: {self.message}"
+        return {"code": self.code, "message": message, "line": self.line}
+
+
+def check_json(folder: IssueFolder, findings: list[Finding]) -> dict[str, Any]:
+    """The findings as `check --json` prints them (shape in the README)."""
+    return {
+        "issue": folder.id,
+        "errors": [f.as_json() for f in findings if f.level == "error"],
+        "warnings": [f.as_json() for f in findings if f.level == "warning"],
+    }
+
 
 def _heading_lines(text: str) -> dict[str, int]:
     lines: dict[str, int] = {}
@@ -54,7 +74,9 @@ def lint_issue(issue: Issue, draft_text: str, name: str = "draft.md") -> list[Fi
     lines = _heading_lines(draft_text)
     items = issue.items()
     if not items:
-        findings.append(Finding("error", name, "the issue has no items; compose or add some"))
+        findings.append(
+            Finding("error", name, "the issue has no items; compose or add some", "no-items")
+        )
     for number, line in enumerate(draft_text.split("\n"), start=1):
         if re.match(r"^\s*[-*+][^\s\-*+]", line) and not re.match(r"^\s*(\*\*|__|\*[^*]+\*)", line):
             findings.append(
@@ -63,6 +85,7 @@ def lint_issue(issue: Issue, draft_text: str, name: str = "draft.md") -> list[Fi
                     f"{name}:{number}",
                     "looks like a bullet but has no space after the marker, so Markdown joins it "
                     "to the line above; write '- text'",
+                    "bullet-without-space",
                 )
             )
     for item in items:
@@ -73,10 +96,13 @@ def lint_issue(issue: Issue, draft_text: str, name: str = "draft.md") -> list[Fi
                     "error",
                     where,
                     f"item {item.title!r} has no bullets; add some or delete the item",
+                    "no-bullets",
                 )
             )
         if not item.url:
-            findings.append(Finding("error", where, f"item {item.title!r} has no source URL"))
+            findings.append(
+                Finding("error", where, f"item {item.title!r} has no source URL", "no-url")
+            )
         elif not web_href(item.url):
             findings.append(
                 Finding(
@@ -89,7 +115,9 @@ def lint_issue(issue: Issue, draft_text: str, name: str = "draft.md") -> list[Fi
             )
         texts = bullet_texts(item.bullets)
         if any(not text.strip() for text in texts):
-            findings.append(Finding("error", where, f"item {item.title!r} has an empty bullet"))
+            findings.append(
+                Finding("error", where, f"item {item.title!r} has an empty bullet", "empty-bullet")
+            )
         for text in (item.title, item.translated_title or "", item.note or "", *texts):
             match = PLACEHOLDER.search(text)
             if match:
@@ -98,13 +126,16 @@ def lint_issue(issue: Issue, draft_text: str, name: str = "draft.md") -> list[Fi
                         "error",
                         where,
                         f"leftover placeholder {match.group(0)!r} in item {item.title!r}",
+                        "placeholder",
                     )
                 )
                 break
     for text in (issue.intro or "", issue.title):
         match = PLACEHOLDER.search(text)
         if match:
-            findings.append(Finding("error", name, f"leftover placeholder {match.group(0)!r}"))
+            findings.append(
+                Finding("error", name, f"leftover placeholder {match.group(0)!r}", "placeholder")
+            )
     return findings
 
 
@@ -124,6 +155,7 @@ def check_issue(ws: Workspace, folder: IssueFolder, *, check_links: bool = False
                 "warning",
                 "email.subject",
                 f"subject is {len(subject)} characters; inboxes cut it near {SUBJECT_MAX}",
+                "subject-too-long",
             )
         )
     html = renderer.render(issue).email_html
@@ -134,6 +166,7 @@ def check_issue(ws: Workspace, folder: IssueFolder, *, check_links: bool = False
                 "warning",
                 str(folder.email_html),
                 f"email is {size / 1024:.0f} KB; Gmail clips messages over 102 KB: shorten or split the issue",
+                "email-clipped",
             )
         )
     if (
@@ -145,6 +178,7 @@ def check_issue(ws: Workspace, folder: IssueFolder, *, check_links: bool = False
                 "warning",
                 str(folder.email_html),
                 f"older than draft.md; run `digest render {folder.id}`",
+                "render-outdated",
             )
         )
     if check_links:
@@ -209,7 +243,7 @@ async def _check_links(ws: Workspace, folder: IssueFolder, urls: list[str]) -> l
         try:
             await fetcher.fetch(url, folder.path)
         except FetchError as exc:
-            return Finding("error", url, f"broken link: {exc}")
+            return Finding("error", url, f"broken link: {exc}", "broken-link")
         return None
 
     try:

@@ -320,6 +320,11 @@ class Secrets(BaseModel):
     def __repr__(self) -> str:
         return "Secrets(<hidden>)"
 
+    def revealed(self) -> list[str]:
+        """Every secret's value; only for masking them in log lines."""
+        values = [self.openai_api_key, self.smtp_password, *self.provider_keys.values()]
+        return [v.get_secret_value() for v in values if v is not None]
+
     __str__ = __repr__
 
 
@@ -447,3 +452,19 @@ def load_settings(
         },
     )
     return settings, secrets
+
+
+def setting_sources(
+    toml_path: Path | None, environ: Mapping[str, str] | None = None
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Where overrides and secrets come from: setting -> "VAR (environment|.env)", and each
+    secret variable that is set -> "environment" or ".env" (never its value)."""
+    dotenv = read_dotenv(toml_path.parent / ".env") if toml_path is not None else {}
+    process = os.environ if environ is None else environ
+    overrides: dict[str, str] = {}
+    secrets: dict[str, str] = {}
+    for origin, env in ((".env", dotenv), ("environment", process)):
+        for key, var in _apply_overrides({}, env).items():
+            overrides[key] = f"{var} ({origin})"
+        secrets.update({name: origin for name in SECRET_VARIABLES if env.get(name)})
+    return overrides, secrets

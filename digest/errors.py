@@ -14,6 +14,7 @@ wrong and how to fix it, and the CLI prints it without a traceback and exits 1.
       RenderError     a template failed; previous outputs are left as they were
       SendError       sending was refused or interrupted
       PublishError    a newsletter platform refused or did not answer (`digest publish`)
+      UsageError      a command-line value is wrong (the CLI exits 2, bad usage)
 """
 
 from __future__ import annotations
@@ -69,3 +70,7 @@ class SendError(DigestError):
 
 class PublishError(DigestError):
     """A platform refused the issue or did not answer; local state is left as it was."""
+
+
+class UsageError(DigestError):
+    """A command-line option or argument has a bad value; the CLI exits 2 (bad usage)."""

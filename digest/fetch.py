@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import re
 import socket
 import time
@@ -48,6 +49,8 @@ from digest.urls import is_web_url, local_path
 
 if TYPE_CHECKING:
     import httpx
+
+log = logging.getLogger(__name__)
 
 USER_AGENT = f"digest/{__version__} (newsletter digest composer; +https://github.com/digest)"
 ACCEPT = "text/html,application/xhtml+xml,application/pdf;q=0.9,text/plain;q=0.8,*/*;q=0.5"
@@ -511,6 +514,7 @@ class Fetcher:
             raise FetchError(f"not a valid web address: {target}")
         path = local_path(target, base_dir)
         if path is not None:
+            log.debug("reading local file %s", path)
             return await asyncio.to_thread(self._read_local, target, path)
         return await self._fetch_web(target)
 
@@ -643,6 +647,7 @@ class Fetcher:
             if delay > budget.remaining:
                 limit = f"{self.settings.timeout:g} s"
                 raise FetchError(f"{failure}; no retry, as it would pass the {limit} limit")
+            log.info("GET %s: %s; retry %d in %.1f s", url, failure, attempt + 1, delay)
             async with budget.running():
                 await asyncio.sleep(delay)
             attempt += 1
@@ -651,15 +656,24 @@ class Fetcher:
     async def _request(self, url: str) -> _Response:
         """Send one GET; read the body (bounded) only for a final 2xx/3xx answer."""
         headers = {"Accept": ACCEPT, "Accept-Encoding": ACCEPT_ENCODING}
+        started = time.monotonic()
+        log.debug("GET %s", url)
         async with self.client.stream("GET", url, headers=headers) as response:
             result = _Response(
                 status=response.status_code,
                 url=str(response.url),
                 headers={k.lower(): v for k, v in response.headers.items()},
             )
-            if result.status in REDIRECT_STATUSES or result.status >= 400:
-                return result
-            result.body, result.truncated = await self._read_body(response, result.headers)
+            if result.status not in REDIRECT_STATUSES and result.status < 400:
+                result.body, result.truncated = await self._read_body(response, result.headers)
+            log.debug(
+                "GET %s: HTTP %d, %d bytes%s in %.2f s",
+                url,
+                result.status,
+                len(result.body),
+                " (cut at fetch.max_bytes)" if result.truncated else "",
+                time.monotonic() - started,
+            )
             return result
 
     async def _read_body(

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from digest.errors import LinksError
+from digest.errors import LinksError, UsageError
 from digest.models import Link
 from digest.urls import (
     entry_key,
@@ -324,7 +324,7 @@ def _section_name(ws: Workspace, section: str | None, messages: list[str]) -> st
     for name in names:
         if name.casefold() == section.strip().casefold():
             return name
-    raise LinksError(f"--section {section!r}: no such section; digest.toml has {', '.join(names)}")
+    raise UsageError(f"--section {section!r}: no such section; digest.toml has {', '.join(names)}")
 
 
 def add_links(

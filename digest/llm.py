@@ -26,9 +26,11 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import logging
 import re
 import socket
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -58,6 +60,7 @@ from digest.retry import backoff, retry_after
 from digest.templates import make_environment
 from digest.text import looks_korean, split_sentences
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 Mode = Literal["json_schema", "json_object", "text"]
 _MODES: tuple[Mode, ...] = ("json_schema", "json_object", "text")
@@ -346,7 +349,7 @@ def parse_closing_markdown(content: str) -> ClosingDraft:
     return ClosingDraft(bullets=lines)
 
 
-def _format_refused(status: int, message: str) -> bool:
+def format_refused(status: int, message: str) -> bool:
     if status not in (400, 422, 500, 501):
         return False
     return bool(re.search(r"response_format|json_schema|json_object|'text'", message))
@@ -372,6 +375,13 @@ def public_endpoint(base_url: str | None) -> str:
     if parts.port is not None:
         host = f"{host}:{parts.port}"
     return urlunsplit((parts.scheme, host, parts.path, "", "")) or url
+
+
+def is_openai_endpoint(base_url: str | None) -> bool:
+    """True for OpenAI's own API, the only endpoint whose prices the built-in table knows."""
+    if not base_url:
+        return True
+    return (urlsplit(base_url).hostname or "").lower() == "api.openai.com"
 
 
 def _plural(count: int, word: str) -> str:
@@ -429,7 +439,7 @@ class OpenAISummarizer:
                 for name in ("summary_system.md.j2", "summary_user.md.j2")
             )
         )
-        price = PRICES_PER_MTOK.get(settings.model)
+        price = PRICES_PER_MTOK.get(settings.model) if is_openai_endpoint(base_url) else None
         self._price = (
             (settings.price_input_per_mtok, settings.price_output_per_mtok)
             if settings.price_input_per_mtok is not None
@@ -569,13 +579,21 @@ class OpenAISummarizer:
                     if _MODES.index(self.mode) > _MODES.index(mode):
                         raise _ModeChanged
                     self.stats.requests += 1
+                    started = time.monotonic()
+                    log.debug(
+                        "POST %s/chat/completions model=%s response_format=%s (%d characters)",
+                        self.endpoint,
+                        self.settings.model,
+                        mode if response_format else "text",
+                        sum(len(m["content"]) for m in messages),
+                    )
                     response = await client.chat.completions.create(
                         model=self.settings.model, messages=messages, **extra
                     )
             except openai.APIStatusError as exc:
                 status = exc.status_code
                 message = self._redact(str(getattr(exc, "message", "") or ""))
-                if response_format and _format_refused(status, message):
+                if response_format and format_refused(status, message):
                     self._endpoint_answered = True
                     raise _FormatRefused(message) from None
                 if status in (401, 403):
@@ -614,7 +632,14 @@ class OpenAISummarizer:
                 reason = "could not connect to the endpoint"
             else:
                 self._endpoint_answered = True
-                self._account(getattr(response, "usage", None))
+                usage = getattr(response, "usage", None)
+                log.debug(
+                    "chat completion in %.2f s: %s in / %s out tokens",
+                    time.monotonic() - started,
+                    getattr(usage, "prompt_tokens", "?"),
+                    getattr(usage, "completion_tokens", "?"),
+                )
+                self._account(usage)
                 if not response.choices:
                     raise _Failure("the model returned an empty answer")
                 return response.choices[0].message
@@ -631,7 +656,9 @@ class OpenAISummarizer:
                 raise _Failure(done)
             attempt += 1
             self.stats.retries += 1
-            await asyncio.sleep(backoff(attempt - 1, self.backoff) if wait is None else wait)
+            wait = backoff(attempt - 1, self.backoff) if wait is None else wait
+            log.info("LLM request: %s; retry %d in %.1f s", reason, attempt, wait)
+            await asyncio.sleep(wait)
 
     def _response_format(
         self, mode: Mode, schema: dict[str, Any], name: str
@@ -649,7 +676,9 @@ class OpenAISummarizer:
         """Use the next weaker response format for the rest of the run."""
         following = _MODES[min(_MODES.index(mode) + 1, len(_MODES) - 1)]
         if _MODES.index(following) > _MODES.index(self.mode):
+            log.info("the endpoint does not take response_format %s; using %s", mode, following)
             self.mode = following
+
 
     async def _answer(
         self,

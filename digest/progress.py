@@ -214,9 +214,28 @@ def make_send_progress(console: Console) -> RichSendProgress | PlainSendProgress
     return RichSendProgress(console) if console.is_terminal else PlainSendProgress(console)
 
 
-def make_progress(console: Console) -> ProgressSink:
-    """Rich on a terminal, plain lines otherwise."""
+def make_progress(console: Console, *, quiet: bool = False) -> ProgressSink:
+    """Rich on a terminal, plain lines otherwise, nothing when quiet."""
+    if quiet:
+        return NoProgress()
     return RichProgress(console) if console.is_terminal else PlainProgress(console)
+
+
+def compose_summary(folder: IssueFolder, result: ComposeResult) -> dict[str, Any]:
+    """The end of a compose as `compose --json` prints it (shape in the README)."""
+    counts: Counter[str] = Counter(str(link.status) for link in result.report.links)
+    return {
+        "issue": folder.id,
+        "ok": len(result.ok),
+        "fallback": len(result.fallback),
+        "failed": counts["failed"],
+        "cached": counts["cached"],
+        "skipped": counts["skipped"],
+        "candidates": counts["candidate"],
+        "merged": counts["merged"],
+        "draft": str(folder.draft) if result.draft_exists else None,
+        "report": str(folder.report),
+    }
 
 
 def print_summary(console: Console, folder: IssueFolder, result: ComposeResult) -> None:

@@ -33,6 +33,10 @@ STATE_STYLES = {
 }
 
 
+# States whose detail is the item's title; in every other state the detail says why.
+TITLE_STATES = frozenset({"in draft", "summarized", "fetched", "new"})
+
+
 @dataclass
 class LinkStatus:
     """One row of the status table."""
@@ -41,6 +45,11 @@ class LinkStatus:
     url: str
     state: str
     detail: str = ""
+
+    @property
+    def reason(self) -> str | None:
+        """Why the link is in this state (failed, deleted, duplicate…); None for a title."""
+        return None if self.state in TITLE_STATES or not self.detail else self.detail
 
 
 def link_statuses(ws: Workspace, folder: IssueFolder) -> tuple[list[LinkStatus], list[str]]:
@@ -187,3 +196,12 @@ def _escape(text: str) -> str:
     from rich.markup import escape
 
     return escape(text)
+
+
+def status_json(ws: Workspace, folder: IssueFolder) -> dict[str, Any]:
+    """The issue's links as `status --json` prints them (shape in the README)."""
+    rows, _notes = link_statuses(ws, folder)
+    return {
+        "issue": folder.id,
+        "links": [{"url": r.url, "state": r.state, "reason": r.reason} for r in rows],
+    }

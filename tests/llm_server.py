@@ -251,6 +251,8 @@ class LLMServer:
         self.latency = latency
         self.reject_json_schema = False
         self.prose = False
+        self.api_key: str | None = None  # when set, other bearer tokens get HTTP 401
+        self.models: set[str] | None = None  # when set, other model names get HTTP 404
         self.requests: list[dict[str, Any]] = []  # chat completions
         self.embedding_requests: list[dict[str, Any]] = []
         self.embedding_arrivals: list[float] = []
@@ -321,6 +323,9 @@ class LLMServer:
             body = json.loads(raw)
         except ValueError:
             return 400, {"error": {"message": "body is not JSON"}}, {}
+        refused = self._refuse(body, headers)
+        if refused is not None:
+            return refused
         if path.rstrip("/") == "/v1/embeddings":
             return self._embeddings(body)
         with self._lock:
@@ -367,6 +372,28 @@ class LLMServer:
             },
         }
         return 200, payload, scripted.headers if scripted else {}
+
+    def _refuse(
+        self, body: dict[str, Any], headers: dict[str, str]
+    ) -> tuple[int, Any, dict[str, str]] | None:
+        """OpenAI's answers to a wrong key (401) and an unknown model (404), when configured."""
+        given = {k.lower(): v for k, v in headers.items()}.get("authorization", "")
+        if self.api_key is not None and given != f"Bearer {self.api_key}":
+            error = {
+                "message": "Incorrect API key provided.",
+                "type": "invalid_request_error",
+                "code": "invalid_api_key",
+            }
+            return 401, {"error": error}, {}
+        model = body.get("model")
+        if self.models is not None and model not in self.models:
+            error = {
+                "message": f"The model `{model}` does not exist or you do not have access to it.",
+                "type": "invalid_request_error",
+                "code": "model_not_found",
+            }
+            return 404, {"error": error}, {}
+        return None
 
     def _embeddings(self, body: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
         """POST /v1/embeddings: deterministic vectors (see `embedding`), usage counted."""

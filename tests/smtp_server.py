@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
@@ -115,6 +117,15 @@ def smtp_server(mailbox: Mailbox | None = None, **kwargs: Any) -> Iterator[tuple
         yield box, port
     finally:
         controller.stop()
+
+
+def make_certificate(folder: Path) -> tuple[str, str] | None:
+    """A self-signed certificate for 127.0.0.1 (cert, key paths), or None without openssl."""
+    cert, key = str(folder / "cert.pem"), str(folder / "key.pem")
+    command = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+    command += ["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
+    made = subprocess.run([*command, "-keyout", key, "-out", cert], capture_output=True)
+    return (cert, key) if made.returncode == 0 else None
 
 
 def server_tls_context(cert: str, key: str) -> ssl.SSLContext:

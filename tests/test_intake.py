@@ -182,7 +182,7 @@ def test_add_with_section_and_note_writes_a_mapping(make_workspace) -> None:
     assert link.section == "Tools" and link.note == "read: the #2 part"
     before = (root / "issues" / "001" / "links.yaml").read_bytes()
     result = add(root, "https://a.example/y", "--section", "Sports")
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # bad usage (issue 11, defect 14)
     assert "Sports" in result.output and "AI, Tools" in result.output
     assert (root / "issues" / "001" / "links.yaml").read_bytes() == before
 

@@ -397,7 +397,11 @@ def test_workspace_prompt_overrides_the_builtin_and_the_cache(
 
 
 def test_stats_count_tokens_and_cost(llm: LLMServer, tmp_path: Path) -> None:
-    summarizer = make(llm)
+    import openai
+
+    # Priced as OpenAI's API (no base_url), while the injected client talks to the local server.
+    client = openai.AsyncOpenAI(api_key="k", base_url=llm.url, max_retries=0)
+    summarizer = OpenAISummarizer(LLMSettings(model="gpt-4o-mini"), Secrets(), client=client)
     one(summarizer)
     stats = summarizer.stats
     assert stats.provider == "openai" and stats.model == "gpt-4o-mini" and stats.requests == 1
@@ -408,6 +412,11 @@ def test_stats_count_tokens_and_cost(llm: LLMServer, tmp_path: Path) -> None:
     local = make(llm, model="llama3")
     one(local)
     assert local.stats.estimated_cost_usd is None
+    # A local endpoint serving a model under an OpenAI name: its price is unknown, so no cost
+    # (issue 11, defect 14; the price table used to apply to any endpoint).
+    renamed = make(llm, model="gpt-4o-mini")
+    one(renamed)
+    assert renamed.stats.input_tokens > 0 and renamed.stats.estimated_cost_usd is None
     priced = make(llm, model="llama3", price_input_per_mtok=1.0, price_output_per_mtok=2.0)
     one(priced)
     assert priced.stats.estimated_cost_usd == pytest.approx(

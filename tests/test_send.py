@@ -20,7 +20,14 @@ from typer.testing import CliRunner
 from digest.cli import app
 from digest.send import Pacer, SendRequest, read_list, send_issue
 from digest.workspace import Workspace
-from tests.smtp_server import Authenticator, Mailbox, free_port, server_tls_context, smtp_server
+from tests.smtp_server import (
+    Authenticator,
+    Mailbox,
+    free_port,
+    make_certificate,
+    server_tls_context,
+    smtp_server,
+)
 from tests.webserver import Reply, Request, WebServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -324,30 +331,10 @@ def test_refused_recipient_is_reported_by_line_and_retried_alone(issue: Any) -> 
 def test_starttls_with_a_trusted_certificate(
     issue: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cert, key = str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")
-    made = subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-keyout",
-            key,
-            "-out",
-            cert,
-        ],
-        capture_output=True,
-    )
-    if made.returncode != 0:
-        pytest.skip(f"openssl could not make a certificate: {made.stderr[-200:]!r}")
+    made = make_certificate(tmp_path)
+    if made is None:
+        pytest.skip("openssl could not make a certificate")
+    cert, key = made
     monkeypatch.setenv("SSL_CERT_FILE", cert)
     with smtp_server(tls_context=server_tls_context(cert, key), require_starttls=True) as (
         box,

@@ -112,7 +112,17 @@ class PostmarkProvider:
         error = f"Postmark ErrorCode {code}: {item.get('Message') or 'no MessageID in the reply'}"
         return Delivery(out, ok=False, error=error, fatal=code not in RECIPIENT_ERRORS)
 
+    def verify(self) -> str:
+        """An authenticated read-only call (GET /server): the token works; nothing is sent."""
+        try:
+            data = self._post("/server", None, [])
+        finally:
+            self.close()
+        name = data.get("Name") if isinstance(data, dict) else None
+        return f"{self.describe()}: server token accepted" + (f" (server {name!r})" if name else "")
+
     def _post(self, path: str, body: Any, batch: list[Outgoing]) -> Any:
+        """POST body to path (GET when body is None); the JSON reply, or SendError."""
         import httpx
 
         if self._client is None:
@@ -120,9 +130,12 @@ class PostmarkProvider:
         assert self._client is not None
         url = self.base_url + path
         try:
-            reply = self._client.post(
-                path, content=json.dumps(body, ensure_ascii=False).encode("utf-8")
-            )
+            if body is None:
+                reply = self._client.get(path)
+            else:
+                reply = self._client.post(
+                    path, content=json.dumps(body, ensure_ascii=False).encode("utf-8")
+                )
         except httpx.ConnectError as exc:
             raise SendError(
                 f"cannot reach the Postmark API at {url}: {exc}; check send.api_url and the network"

@@ -102,6 +102,17 @@ class SmtpProvider:
         """Connect (and log in) once for the batch."""
         self._conn = self._connect()
 
+    def verify(self) -> str:
+        """Connect, EHLO, STARTTLS and log in as a send would; send nothing; what passed."""
+        self.open()
+        self.close()
+        steps = ["connected", "EHLO"]
+        if self.settings.smtp_security == "starttls":
+            steps.append("STARTTLS")
+        if self.settings.smtp_user:
+            steps.append(f"login as {self.settings.smtp_user!r}")
+        return f"{self.describe()}: {', '.join(steps)} ok; no message sent"
+
     def send(self, batch: list[Outgoing]) -> list[Delivery]:
         """Send one message; reconnect once if the connection drops."""
         (out,) = batch
