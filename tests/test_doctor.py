@@ -219,3 +219,20 @@ def test_unused_override_is_a_warning(setup: Setup) -> None:
     result = doctor(setup.root, "--offline")
     assert result.exit_code == 0
     assert lines(result)["templates"].startswith("warn ") and "isue.md.j2" in result.stdout
+
+
+def test_embeddings_checked_only_when_triage_is_on(setup: Setup) -> None:
+    assert "embeddings" not in lines(doctor(setup.root))
+    setup.llm.models = {"test-model", "text-embedding-3-small"}
+    toml = setup.root / "digest.toml"
+    toml.write_text(toml.read_text() + "[triage]\nmax_items = 5\n")
+    result = doctor(setup.root)
+    assert result.exit_code == 0, result.output
+    assert lines(result)["embeddings"].startswith("ok ") and "dimensions" in result.stdout
+    assert len(setup.llm.embedding_requests) == 1
+    setup.llm.models = {"test-model"}  # the embeddings model is not served
+    result = doctor(setup.root)
+    assert result.exit_code == 1
+    [failed] = [line for line in result.stdout.splitlines() if line.startswith("fail")]
+    assert failed.startswith("fail  embeddings: model 'text-embedding-3-small' at http://")
+    assert "HTTP 404: embedding model 'text-embedding-3-small' not found" in failed

@@ -82,6 +82,8 @@ def test_help_shows_no_type_tags() -> None:
 
 
 def test_every_command_takes_verbose_and_quiet() -> None:
+    contract = "init new add import compose render preview check send status doctor".split()
+    assert set(contract) <= set(_commands())
     for name in _commands():
         text = runner.invoke(app, [name, "--help"], terminal_width=120).output
         assert "--verbose" in text and "-v" in text and "--quiet" in text, name
