@@ -123,12 +123,14 @@ def test_compose_status_check_json(make_workspace: Any, web: WebServer, llm: LLM
     assert {states["a1"][0], states["a2"][0]} == {"fallback", "in draft"}
     assert states["gone"][0] == "failed" and "404" in str(states["gone"][1])
 
+    # A placeholder in the LLM-written item (editing the fallback item would end its warning).
     draft = root / "issues" / "001" / "draft.md"
-    text = draft.read_text()
-    draft.write_text(text.replace("- ", "- TODO ", 1))
-    line = next(
-        n for n, x in enumerate(draft.read_text().splitlines(), 1) if x.startswith("- TODO")
-    )
+    lines = draft.read_text().splitlines()
+    summarized = next(n for n in ("a1", "a2") if states[n][0] == "in draft")
+    at = next(n for n, x in enumerate(lines) if f"/{summarized}>" in x)
+    line = next(n for n, x in enumerate(lines) if n > at and x.startswith("- ")) + 1
+    lines[line - 1] = lines[line - 1].replace("- ", "- TODO ", 1)
+    draft.write_text("\n".join(lines) + "\n")
     check = runner.invoke(app, ["check", "-w", str(root), "--json"])
     assert check.exit_code == 1
     report = parse_and_validate("check", check.stdout)
