@@ -63,7 +63,10 @@ def run_doctor(
     embeddings = _embeddings(ws, offline)
     if embeddings is not None:
         checks.append(embeddings)
-    checks += [_fetch(settings), _send(ws, offline), _templates(ws)]
+    checks += [_fetch(settings), _send(ws, offline)]
+    if settings.publish.platform.strip():
+        checks.append(_publish(ws, offline))
+    checks.append(_templates(ws))
     return checks
 
 
@@ -368,6 +371,39 @@ def _send(ws: Workspace, offline: bool) -> Check:
         return Check("send", "ok", provider.verify())
     except DigestError as exc:
         return Check("send", "fail", str(exc))
+
+
+def _publish(ws: Workspace, offline: bool) -> Check:
+    """publish.platform: its key, and a read-only look-up (a draft that cannot exist)."""
+    from digest.providers import Content, make_platform
+
+    try:
+        platform = make_platform(
+            ws.settings.publish.platform, ws.settings.publish, ws.secrets, ws.root
+        )
+    except DigestError as exc:
+        return Check("publish", "fail", str(exc))
+    try:
+        if offline:
+            return Check("publish", "ok", f"{platform.describe()}; not contacted (--offline)")
+        probe = Content(
+            marker="digest-doctor-probe",
+            number=0,
+            title="digest doctor",
+            subject="digest doctor",
+            preheader="",
+            html="",
+            text="",
+            markdown="",
+            issue_md="",
+            date=dt.datetime.now(dt.UTC),
+        )
+        platform.find(probe)
+    except DigestError as exc:
+        return Check("publish", "fail", str(exc))
+    finally:
+        platform.close()
+    return Check("publish", "ok", f"{platform.describe()}: key accepted (a read-only look-up)")
 
 
 # ---------------------------------------------------------------- template overrides

@@ -236,3 +236,30 @@ def test_embeddings_checked_only_when_triage_is_on(setup: Setup) -> None:
     [failed] = [line for line in result.stdout.splitlines() if line.startswith("fail")]
     assert failed.startswith("fail  embeddings: model 'text-embedding-3-small' at http://")
     assert "HTTP 404: embedding model 'text-embedding-3-small' not found" in failed
+
+
+def test_publish_platform_key_checked_read_only(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.platform_server import ButtondownServer
+
+    server = ButtondownServer().start()
+    try:
+        toml = setup.root / "digest.toml"
+        toml.write_text(
+            toml.read_text()
+            + f'[publish]\nplatform = "buttondown"\n[publish.buttondown]\nurl = "{server.url}"\n'
+        )
+        monkeypatch.setenv("BUTTONDOWN_API_KEY", server.key)
+        result = doctor(setup.root)
+        assert result.exit_code == 0, result.output
+        assert lines(result)["publish"].startswith("ok ") and "key accepted" in result.stdout
+        assert server.calls and {c.method for c in server.calls} == {"GET"}  # read-only
+        monkeypatch.setenv("BUTTONDOWN_API_KEY", "wrong-buttondown-key")
+        result = doctor(setup.root)
+        assert result.exit_code == 1
+        [failed] = [line for line in result.stdout.splitlines() if line.startswith("fail")]
+        assert failed.startswith("fail  publish: ") and "BUTTONDOWN_API_KEY" in failed
+        assert "wrong-buttondown-key" not in result.output and server.key not in result.output
+    finally:
+        server.stop()
