@@ -2,7 +2,8 @@
 
 The block is taken from README.md as it is (marked by the HTML comment above it) and run by
 bash in an empty folder, with the example hosts (example.com, late.example) answered by a
-local web server, the LLM by a local OpenAI-compatible server and SMTP by aiosmtpd. Only what
+local web server, the LLM by a local OpenAI-compatible server, SMTP by aiosmtpd and
+Buttondown by a local server that behaves like its API. Only what
 a person would do at a terminal is stood in for: `$EDITOR` deletes one item, `preview` is
 stopped after a few seconds, and `send` gets the "yes" a person would type.
 """
@@ -22,6 +23,7 @@ import pytest
 from digest.workspace import period_for
 from tests.conftest import REPO, article_html
 from tests.llm_server import LLMServer
+from tests.platform_server import ButtondownServer
 from tests.smtp_server import smtp_server
 from tests.webserver import WebServer
 
@@ -98,6 +100,7 @@ def test_the_editors_week_runs_as_written(web: WebServer, tmp_path: Path) -> Non
     _files(tmp_path / "my-letter", web)
     (tmp_path / "edit.py").write_text(EDITOR)
     llm = LLMServer().start()
+    buttondown = ButtondownServer().start()
     try:
         with smtp_server() as (box, port):
             env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "DIGEST_"))}
@@ -111,6 +114,8 @@ def test_the_editors_week_runs_as_written(web: WebServer, tmp_path: Path) -> Non
                 "DIGEST_SEND__SMTP_HOST": "127.0.0.1",
                 "DIGEST_SEND__SMTP_PORT": str(port),
                 "DIGEST_SEND__SMTP_SECURITY": "none",
+                "DIGEST_PUBLISH__BUTTONDOWN": f'{{url = "{buttondown.url}"}}',
+                "BUTTONDOWN_API_KEY": buttondown.key,
             }
             run = subprocess.run(
                 ["bash", "-c", PREFIX + script],
@@ -123,6 +128,7 @@ def test_the_editors_week_runs_as_written(web: WebServer, tmp_path: Path) -> Non
             received = [m.rcpt_tos[0] for m in box.messages]
     finally:
         llm.stop()
+        buttondown.stop()
     output = run.stdout + run.stderr
     assert run.returncode == 0, output
     assert "Traceback" not in output
@@ -138,3 +144,5 @@ def test_the_editors_week_runs_as_written(web: WebServer, tmp_path: Path) -> Non
         ["me@example.com", "you@example.com", "kim@example.com", "lee@example.com"]
     )
     assert len(llm.requests) >= 5  # four summaries, then the late link's
+    [email] = buttondown.emails.values()  # the issue as one draft on the platform
+    assert "The bookmarked article" in str(email)
