@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from digest.config import Secrets, Settings, load_settings, setting_sources
-from digest.errors import DigestError
+from digest.draft import read_draft
+from digest.errors import ConfigError, DigestError
+from digest.links import read_links
+from digest.llm import format_refused, public_endpoint
+from digest.models import Bullet, Issue, Item, Section
+from digest.providers import Content, make_platform, make_provider
+from digest.render import Renderer, builtin_templates_dir
+from digest.summarize import make_summarizer
 from digest.workspace import CONFIG_NAME, Workspace, find_workspace_root
 
 Status = Literal["ok", "warn", "fail"]
@@ -96,8 +103,6 @@ def _value(settings: Settings, key: str) -> Any:
 
 
 def _issue(ws: Workspace) -> Check:
-    from digest.draft import read_draft
-    from digest.links import read_links
 
     folders = ws.issue_folders()
     if not folders:
@@ -134,7 +139,6 @@ class _Endpoint:
     @property
     def shown(self) -> str:
         """The URL as it may be printed (no credentials, query or fragment)."""
-        from digest.llm import public_endpoint
 
         return public_endpoint(self.base_url).rstrip("/")
 
@@ -150,7 +154,6 @@ def _endpoint(settings: Settings, secrets: Secrets) -> _Endpoint | None:
 
 
 def _llm(ws: Workspace, offline: bool) -> Check:
-    from digest.summarize import make_summarizer
 
     try:
         make_summarizer(ws.settings, ws.secrets)  # the same choice and errors as compose
@@ -250,7 +253,6 @@ def _redact(text: str, endpoint: _Endpoint) -> str:
 
 def _probe_chat(endpoint: _Endpoint, model: str, timeout: float) -> str:
     """One tiny chat completion per response format until one works; the mode digest will use."""
-    from digest.llm import format_refused
 
     client = _client(endpoint, timeout)
     messages = [
@@ -350,7 +352,6 @@ def _fetch(settings: Settings) -> Check:
 
 
 def _send(ws: Workspace, offline: bool) -> Check:
-    from digest.providers import make_provider
 
     send = ws.settings.send
     configured = send != type(send)() or ws.secrets.smtp_password is not None
@@ -375,7 +376,6 @@ def _send(ws: Workspace, offline: bool) -> Check:
 
 def _publish(ws: Workspace, offline: bool) -> Check:
     """publish.platform: its key, and a read-only look-up (a draft that cannot exist)."""
-    from digest.providers import Content, make_platform
 
     try:
         platform = make_platform(
@@ -410,7 +410,6 @@ def _publish(ws: Workspace, offline: bool) -> Check:
 
 
 def _templates(ws: Workspace) -> Check:
-    from digest.render import builtin_templates_dir
 
     folder = ws.templates_dir
     if not folder.is_dir():
@@ -443,8 +442,6 @@ def _templates(ws: Workspace) -> Check:
 
 def _render_sample(ws: Workspace) -> None:
     """Render a small made-up issue through the workspace's templates (RenderError if not)."""
-    from digest.models import Bullet, Issue, Item, Section
-    from digest.render import Renderer
 
     names: list[str | None] = [*ws.settings.section_names()] or [None]
     item = Item(
@@ -472,9 +469,6 @@ def _render_sample(ws: Workspace) -> None:
 def _check_prompts(ws: Workspace, names: list[str]) -> None:
     """Prompt overrides parse and use only variables the built-in prompt is given."""
     from jinja2 import Environment, FileSystemLoader, TemplateSyntaxError, meta
-
-    from digest.errors import ConfigError
-    from digest.render import builtin_templates_dir
 
     def variables(folder: Path, name: str) -> set[str]:
         source = (folder / name).read_text(encoding="utf-8")
