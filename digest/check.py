@@ -14,7 +14,7 @@ from digest.errors import DigestError, FetchError
 from digest.faithful import unsupported_claims
 from digest.fetch import Fetcher
 from digest.links import read_links
-from digest.models import FAITHFULNESS_CODES, Article, Code, Issue, Notice, bullet_texts
+from digest.models import FAITHFULNESS_CODES, Article, Code, Issue, Item, Notice, bullet_texts
 from digest.render import GMAIL_CLIP_BYTES, Renderer, web_href
 from digest.urls import entry_key, link_key
 from digest.workspace import IssueFolder, Workspace, read_report, read_state
@@ -89,53 +89,57 @@ def lint_issue(issue: Issue, draft_text: str, name: str = "draft.md") -> list[Fi
                 )
             )
     for item in items:
-        where = f"{name}:{lines.get(item.title, '?')}"
-        if not item.bullets:
-            findings.append(
-                Finding(
-                    "error",
-                    where,
-                    f"item {item.title!r} has no bullets; add some or delete the item",
-                    "no-bullets",
-                )
-            )
-        if not item.url:
-            findings.append(
-                Finding("error", where, f"item {item.title!r} has no source URL", "no-url")
-            )
-        elif not web_href(item.url):
-            findings.append(
-                Finding(
-                    "warning",
-                    where,
-                    f"item {item.title!r} comes from a local file ({item.url}) with no web "
-                    "address: readers will see no link to its source",
-                    Code.NO_WEB_ADDRESS,
-                )
-            )
-        texts = bullet_texts(item.bullets)
-        if any(not text.strip() for text in texts):
-            findings.append(
-                Finding("error", where, f"item {item.title!r} has an empty bullet", "empty-bullet")
-            )
-        for text in (item.title, item.translated_title or "", item.note or "", *texts):
-            match = PLACEHOLDER.search(text)
-            if match:
-                findings.append(
-                    Finding(
-                        "error",
-                        where,
-                        f"leftover placeholder {match.group(0)!r} in item {item.title!r}",
-                        "placeholder",
-                    )
-                )
-                break
+        findings += _item_findings(item, f"{name}:{lines.get(item.title, '?')}")
     for text in (issue.intro or "", issue.title):
         match = PLACEHOLDER.search(text)
         if match:
             findings.append(
                 Finding("error", name, f"leftover placeholder {match.group(0)!r}", "placeholder")
             )
+    return findings
+
+
+def _item_findings(item: Item, where: str) -> list[Finding]:
+    """Problems of one item: no bullets, no URL, a local source, empty bullets, placeholders."""
+    findings: list[Finding] = []
+    if not item.bullets:
+        findings.append(
+            Finding(
+                "error",
+                where,
+                f"item {item.title!r} has no bullets; add some or delete the item",
+                "no-bullets",
+            )
+        )
+    if not item.url:
+        findings.append(Finding("error", where, f"item {item.title!r} has no source URL", "no-url"))
+    elif not web_href(item.url):
+        findings.append(
+            Finding(
+                "warning",
+                where,
+                f"item {item.title!r} comes from a local file ({item.url}) with no web "
+                "address: readers will see no link to its source",
+                Code.NO_WEB_ADDRESS,
+            )
+        )
+    texts = bullet_texts(item.bullets)
+    if any(not text.strip() for text in texts):
+        findings.append(
+            Finding("error", where, f"item {item.title!r} has an empty bullet", "empty-bullet")
+        )
+    for text in (item.title, item.translated_title or "", item.note or "", *texts):
+        match = PLACEHOLDER.search(text)
+        if match:
+            findings.append(
+                Finding(
+                    "error",
+                    where,
+                    f"leftover placeholder {match.group(0)!r} in item {item.title!r}",
+                    "placeholder",
+                )
+            )
+            break
     return findings
 
 

@@ -60,7 +60,7 @@ def test_wheel_installs_and_runs_a_week_outside_the_repository(tmp_path: Path) -
     for name in ("trees", "bikes"):
         html = article_html(f"The {name} plan", [p.replace("trees", name) for p in PARAGRAPHS])
         (issue / f"{name}.html").write_text(html, encoding="utf-8")
-    (issue / "links.yaml").write_text("- trees.html\n- bikes.html\n", encoding="utf-8")
+    _run([str(digest), "add", "issues/001/trees.html", "issues/001/bikes.html"], letter, env)
     composed = _run([str(digest), "compose", "--offline"], letter, env)
     assert "2 ok" in composed, composed
     _run([str(digest), "render"], letter, env)
