@@ -210,6 +210,7 @@ class Entry:
     kind: str  # "pool" (to decide), "hand" (kept, new), "draft" (in the draft), "deleted"
     item_url: str = ""  # for draft/deleted: the item compose made
     also: list[str] = field(default_factory=list)  # for draft: the item's other sources
+    fetch: LinkReport | None = None  # how the page was fetched (bytes, time, cache)
 
     @property
     def url(self) -> str:
@@ -245,6 +246,7 @@ class Outcome:
     budget: int = 0
     requests: int = 0
     warnings: list[Notice] = field(default_factory=list)  # for the whole issue
+    fetched: dict[int, LinkReport] = field(default_factory=dict)  # index -> its fetch
 
     def remaining(self, jobs: list[Any]) -> list[Any]:
         """Compose's jobs (index, link, refresh, replace) less the ones decided here; a
@@ -258,8 +260,16 @@ class Outcome:
             out.append((index, link, *rest))
         return out
 
+    def carry_fetch(self, index: int, report: LinkReport) -> None:
+        """What fetching the link cost (triage fetched it; compose then read the cache)."""
+        fetched = self.fetched.get(index)
+        if fetched is not None:
+            report.bytes, report.fetch_seconds = fetched.bytes, fetched.fetch_seconds
+            report.fetch_cached = fetched.fetch_cached
+
     def annotate(self, index: int, report: LinkReport, item: Item | None) -> None:
         """Add the story, score, reason and the other sources to a summarized link."""
+        self.carry_fetch(index, report)
         if index in self.scores:
             report.story, report.score, report.reason = self.scores[index]
         if item is not None and self.also.get(index):
@@ -709,6 +719,10 @@ async def plan(
             triage.section_counts[name] = triage.section_counts.get(name, 0) + 1
     started = time.monotonic()
     outcome = await triage.run(entries + anchors, reports)
+    outcome.fetched = {e.index: e.fetch for e in entries if e.fetch is not None}
+    for index, decided in outcome.reports.items():
+        if index in outcome.fetched:
+            outcome.carry_fetch(index, decided)
     log.debug("triage: decided in %.2f s, %d requests", time.monotonic() - started, triage.requests)
     chosen = len(outcome.selected) + len(imported_made)
     note = f"triage.max_items = {settings.triage.max_items}, {chosen} selected"
@@ -734,7 +748,9 @@ async def _fetched_entries(
         if article is None:
             reports[index] = report
         else:
-            entries.append(Entry(index, link, article, "pool" if n < len(pool) else "hand"))
+            entry = Entry(index, link, article, "pool" if n < len(pool) else "hand")
+            entry.fetch = report
+            entries.append(entry)
     return entries, reports
 
 

@@ -259,6 +259,9 @@ def test_hand_links_kept_promote_and_deleted_story(web, make_workspace, corpus):
     report = report_of(folder)
     ok = [x["url"] for x in report["links"] if x["status"] == "ok"]
     assert hand in ok and len(ok) == 3  # the hand-added link is kept and not counted
+    # Every page was fetched once, by triage; the report says what that cost.
+    assert report["fetch"]["cached"] == 0
+    assert all(x["bytes"] > 0 and x["fetch_seconds"] is not None for x in report["links"])
     candidates = [x for x in report["links"] if x["status"] == "candidate"]
     assert candidates
 
