@@ -636,14 +636,15 @@ def status(
     quiet: Quiet = False,
 ) -> None:
     """A table of the issue's links: fetched, summarized, failed (why), in the draft."""
-    from digest.status import print_status, status_json
+    from digest.progress import print_status
+    from digest.status import issue_status, status_json
 
     try:
         ws = _load(workspace)
         if as_json:
             print_json(status_json(ws, ws.issue(issue)))
         else:
-            print_status(ws, ws.issue(issue), out)
+            print_status(out, issue_status(ws, ws.issue(issue)))
     except DigestError as exc:
         fail(exc)
 

@@ -679,7 +679,6 @@ class OpenAISummarizer:
             log.info("the endpoint does not take response_format %s; using %s", mode, following)
             self.mode = following
 
-
     async def _answer(
         self,
         kind: str,

@@ -11,6 +11,7 @@ from rich.console import Console
 
 from digest.compose import ComposeResult, NoProgress, ProgressSink, is_fallback
 from digest.models import Code, LinkReport
+from digest.status import STATE_STYLES, IssueStatus
 from digest.workspace import IssueFolder
 
 
@@ -285,3 +286,35 @@ def print_summary(console: Console, folder: IssueFolder, result: ComposeResult) 
                 markup=False,
             )
     console.print(f"report: {folder.report}", markup=False)
+
+
+def print_status(console: Console, status: IssueStatus) -> None:
+    """`digest status`: a table of the issue's links on a terminal, plain lines otherwise."""
+    console.print(status.heading, markup=False, highlight=False)
+    for line in status.notes:
+        console.print(line, markup=False, highlight=False)
+    if status.empty:
+        console.print(status.empty, markup=False, highlight=False)
+        return
+    if console.is_terminal:
+        from rich.markup import escape
+        from rich.table import Table
+
+        table = Table(show_edge=False, header_style="bold", pad_edge=False)
+        table.add_column("#", justify="right", no_wrap=True)
+        table.add_column("state", no_wrap=True)
+        table.add_column("link", overflow="fold")
+        table.add_column("title / why", overflow="fold")
+        for row in status.rows:
+            style = STATE_STYLES.get(row.state, "")
+            state = f"[{style}]{row.state}[/]"
+            table.add_row(str(row.index), state, escape(row.url), escape(row.detail))
+        console.print(table)
+    else:
+        width = max(len(state) for state in STATE_STYLES)
+        for row in status.rows:
+            line = f"{row.index:>3}  {row.state:<{width}}  {row.url}"
+            if row.detail:
+                line += f"  — {row.detail}"
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
+    console.print(status.counts(), markup=False, highlight=False)

@@ -5,9 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
-
 from digest.cache import article_cache
 from digest.compose import unedited_fallbacks
 from digest.draft import read_draft
@@ -155,47 +152,29 @@ def _heading(ws: Workspace, folder: IssueFolder) -> str:
     return f"{number}, {period}; {folder.path}"
 
 
-def print_status(ws: Workspace, folder: IssueFolder, console: Console) -> list[LinkStatus]:
-    """Print a table of the issue's links on a terminal, plain lines otherwise."""
+@dataclass
+class IssueStatus:
+    """What `digest status` shows: a heading, notes, and one row per link."""
+
+    heading: str
+    notes: list[str]  # published copies, and files that could not be read
+    rows: list[LinkStatus]
+    empty: str | None = None  # the message when links.yaml holds no links
+
+    def counts(self) -> str:
+        """One line: how many links are in each state."""
+        return _counts(self.rows)
+
+
+def issue_status(ws: Workspace, folder: IssueFolder) -> IssueStatus:
+    """Where each link of the issue stands (the CLI shows it as a table or plain lines)."""
     rows, notes = link_statuses(ws, folder)
-    console.print(_heading(ws, folder), markup=False, highlight=False)
-    for line in published_lines(folder):
-        console.print(line, markup=False, highlight=False)
-    for note in notes:
-        console.print(f"note: {note}", markup=False, highlight=False)
-    if not rows:
-        console.print(
-            f"no links in {folder.links}; add some with `digest add URL`",
-            markup=False,
-            highlight=False,
-        )
-        return rows
-    if console.is_terminal:
-        table = Table(show_edge=False, header_style="bold", pad_edge=False)
-        table.add_column("#", justify="right", no_wrap=True)
-        table.add_column("state", no_wrap=True)
-        table.add_column("link", overflow="fold")
-        table.add_column("title / why", overflow="fold")
-        for row in rows:
-            style = STATE_STYLES.get(row.state, "")
-            state = f"[{style}]{row.state}[/]"
-            table.add_row(str(row.index), state, _escape(row.url), _escape(row.detail))
-        console.print(table)
-    else:
-        width = max(len(state) for state in STATE_STYLES)
-        for row in rows:
-            line = f"{row.index:>3}  {row.state:<{width}}  {row.url}"
-            if row.detail:
-                line += f"  — {row.detail}"
-            console.print(line, markup=False, highlight=False, soft_wrap=True)
-    console.print(_counts(rows), markup=False, highlight=False)
-    return rows
-
-
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
+    return IssueStatus(
+        heading=_heading(ws, folder),
+        notes=published_lines(folder) + [f"note: {note}" for note in notes],
+        rows=rows,
+        empty=None if rows else f"no links in {folder.links}; add some with `digest add URL`",
+    )
 
 
 def status_json(ws: Workspace, folder: IssueFolder) -> dict[str, Any]:

@@ -13,7 +13,8 @@ from digest.cache import article_cache
 from digest.cli import app
 from digest.draft import default_closing_title, read_draft, render_draft
 from digest.models import Article
-from digest.status import print_status
+from digest.progress import print_status
+from digest.status import issue_status
 from digest.urls import link_key
 from digest.workspace import Workspace
 from tests.conftest import article_html
@@ -105,7 +106,9 @@ def test_status_on_a_terminal_is_a_table(web, make_workspace) -> None:
     ws = Workspace.load(explicit=root)
     buffer = io.StringIO()
     console = Console(file=buffer, force_terminal=True, width=200, color_system=None)
-    rows = print_status(ws, ws.issue(None), console)
+    status = issue_status(ws, ws.issue(None))
+    print_status(console, status)
+    rows = status.rows
     text = buffer.getvalue()
     assert "state" in text and "title / why" in text and "│" in text
     assert "HTTP 404" in text and urls["new"] in text
@@ -146,3 +149,14 @@ def test_status_of_an_unknown_issue_exits_1(make_workspace) -> None:
     result = runner.invoke(app, ["status", "042", "-w", str(root)])
     assert result.exit_code == 1
     assert "no issue '042'" in result.output
+
+
+def test_status_library_returns_rows_and_prints_nothing(web, make_workspace, capsys) -> None:
+    root, urls = _composed_issue(web, make_workspace)
+    ws = Workspace.load(explicit=root)
+    capsys.readouterr()
+    status = issue_status(ws, ws.issue(None))
+    assert capsys.readouterr().out == ""
+    assert status.heading.startswith("issue 001") and status.empty is None
+    assert {row.url: row.state for row in status.rows}[urls["new"]] == "new"
+    assert status.counts().startswith("6 link(s): ")
