@@ -573,76 +573,14 @@ class OpenAISummarizer:
         while True:
             wait: float | None = None
             try:
-                async with self._semaphore:
-                    if self._disabled:  # given up while this one waited its turn
-                        raise _Failure(self._disabled)
-                    if _MODES.index(self.mode) > _MODES.index(mode):
-                        raise _ModeChanged
-                    self.stats.requests += 1
-                    started = time.monotonic()
-                    log.debug(
-                        "POST %s/chat/completions model=%s response_format=%s (%d characters)",
-                        self.endpoint,
-                        self.settings.model,
-                        mode if response_format else "text",
-                        sum(len(m["content"]) for m in messages),
-                    )
-                    response = await client.chat.completions.create(
-                        model=self.settings.model, messages=messages, **extra
-                    )
+                return await self._complete(client, messages, extra, mode)
             except openai.APIStatusError as exc:
-                status = exc.status_code
-                message = self._redact(str(getattr(exc, "message", "") or ""))
-                if response_format and format_refused(status, message):
-                    self._endpoint_answered = True
-                    raise _FormatRefused(message) from None
-                if status in (401, 403):
-                    raise self._give_up(
-                        f"HTTP {status}, the API key was refused",
-                        "check OPENAI_API_KEY (in the environment or .env)",
-                    ) from None
-                if status == 404:
-                    raise self._give_up(
-                        "HTTP 404, the model was not found or the base URL is wrong",
-                        "check llm.model and llm.base_url / OPENAI_BASE_URL",
-                    ) from None
-                if status == 429 and "insufficient_quota" in str(getattr(exc, "code", "") or ""):
-                    raise self._give_up(
-                        "HTTP 429, the account's quota is used up", "check the plan and billing"
-                    ) from None
-                if status not in (408, 409, 429) and status < 500:
-                    self._endpoint_answered = True
-                    raise _Failure(f"HTTP {status} from the endpoint: {message[:200]}") from None
-                reason = f"HTTP {status}"
+                reason = self._status_failure(exc, response_format)
                 wait = retry_after(exc.response.headers)
             except openai.APITimeoutError:
                 reason = f"timeout after {self.settings.timeout:g} s"
             except openai.APIConnectionError as exc:
-                cause = _connect_cause(exc)
-                if probing and isinstance(cause, ConnectionRefusedError):
-                    raise self._give_up(
-                        "connection refused",
-                        "check that the server is running and llm.base_url / OPENAI_BASE_URL",
-                    ) from None
-                if probing and isinstance(cause, socket.gaierror):
-                    raise self._give_up(
-                        f"the host name does not resolve ({cause.strerror or cause})",
-                        "check llm.base_url / OPENAI_BASE_URL and the network",
-                    ) from None
-                reason = "could not connect to the endpoint"
-            else:
-                self._endpoint_answered = True
-                usage = getattr(response, "usage", None)
-                log.debug(
-                    "chat completion in %.2f s: %s in / %s out tokens",
-                    time.monotonic() - started,
-                    getattr(usage, "prompt_tokens", "?"),
-                    getattr(usage, "completion_tokens", "?"),
-                )
-                self._account(usage)
-                if not response.choices:
-                    raise _Failure("the model returned an empty answer")
-                return response.choices[0].message
+                reason = self._connection_failure(exc, probing)
             if attempt >= self.settings.max_retries:
                 done = (
                     f"{reason} after {_plural(attempt, 'retry')} "
@@ -659,6 +597,81 @@ class OpenAISummarizer:
             wait = backoff(attempt - 1, self.backoff) if wait is None else wait
             log.info("LLM request: %s; retry %d in %.1f s", reason, attempt, wait)
             await asyncio.sleep(wait)
+
+    async def _complete(
+        self, client: Any, messages: list[dict[str, str]], extra: dict[str, Any], mode: Mode
+    ) -> Any:
+        """One request in its turn; the model's message (openai's errors pass through)."""
+        async with self._semaphore:
+            if self._disabled:  # given up while this one waited its turn
+                raise _Failure(self._disabled)
+            if _MODES.index(self.mode) > _MODES.index(mode):
+                raise _ModeChanged
+            self.stats.requests += 1
+            started = time.monotonic()
+            log.debug(
+                "POST %s/chat/completions model=%s response_format=%s (%d characters)",
+                self.endpoint,
+                self.settings.model,
+                mode if extra else "text",
+                sum(len(m["content"]) for m in messages),
+            )
+            response = await client.chat.completions.create(
+                model=self.settings.model, messages=messages, **extra
+            )
+        self._endpoint_answered = True
+        usage = getattr(response, "usage", None)
+        log.debug(
+            "chat completion in %.2f s: %s in / %s out tokens",
+            time.monotonic() - started,
+            getattr(usage, "prompt_tokens", "?"),
+            getattr(usage, "completion_tokens", "?"),
+        )
+        self._account(usage)
+        if not response.choices:
+            raise _Failure("the model returned an empty answer")
+        return response.choices[0].message
+
+    def _status_failure(self, exc: Any, response_format: dict[str, Any] | None) -> str:
+        """Why an HTTP error answer failed, when a retry may help; else raise what ends it."""
+        status = exc.status_code
+        message = self._redact(str(getattr(exc, "message", "") or ""))
+        if response_format and format_refused(status, message):
+            self._endpoint_answered = True
+            raise _FormatRefused(message) from None
+        if status in (401, 403):
+            raise self._give_up(
+                f"HTTP {status}, the API key was refused",
+                "check OPENAI_API_KEY (in the environment or .env)",
+            ) from None
+        if status == 404:
+            raise self._give_up(
+                "HTTP 404, the model was not found or the base URL is wrong",
+                "check llm.model and llm.base_url / OPENAI_BASE_URL",
+            ) from None
+        if status == 429 and "insufficient_quota" in str(getattr(exc, "code", "") or ""):
+            raise self._give_up(
+                "HTTP 429, the account's quota is used up", "check the plan and billing"
+            ) from None
+        if status not in (408, 409, 429) and status < 500:
+            self._endpoint_answered = True
+            raise _Failure(f"HTTP {status} from the endpoint: {message[:200]}") from None
+        return f"HTTP {status}"
+
+    def _connection_failure(self, exc: Exception, probing: bool) -> str:
+        """Why a connection failed, when a retry may help; a first request gives up at once."""
+        cause = _connect_cause(exc)
+        if probing and isinstance(cause, ConnectionRefusedError):
+            raise self._give_up(
+                "connection refused",
+                "check that the server is running and llm.base_url / OPENAI_BASE_URL",
+            ) from None
+        if probing and isinstance(cause, socket.gaierror):
+            raise self._give_up(
+                f"the host name does not resolve ({cause.strerror or cause})",
+                "check llm.base_url / OPENAI_BASE_URL and the network",
+            ) from None
+        return "could not connect to the endpoint"
 
     def _response_format(
         self, mode: Mode, schema: dict[str, Any], name: str

@@ -14,11 +14,14 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from digest.errors import PublishError
 from digest.providers import RemoteMissing
 from digest.retry import backoff, parse_retry_after
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -111,29 +114,10 @@ class ApiClient:
         what: str = "the request",
     ) -> Answer:
         """Send one request, retrying 429/5xx within the deadline; map errors to ours."""
-        import httpx
-
         started = self.clock()
         attempt = 0
         while True:
-            try:
-                reply = self.client.request(
-                    method,
-                    path,
-                    params=params,
-                    content=None if body is None else json.dumps(body, ensure_ascii=False),
-                    headers={
-                        "Accept": "application/json",
-                        **({"Content-Type": "application/json"} if body is not None else {}),
-                        **self._headers(),
-                        **(headers or {}),
-                    },
-                )
-            except httpx.HTTPError as exc:
-                raise NoAnswer(
-                    f"no answer from {self.platform} at {self.base_url} ({_reason(exc)})"
-                ) from None
-            log.debug("%s %s %s -> %s", self.platform, method, path, reply.status_code)
+            reply = self._send(method, path, body, params, headers)
             try:
                 data = reply.json() if reply.content else None
             except ValueError:
@@ -142,43 +126,77 @@ class ApiClient:
             if status < 400:
                 return Answer(status, data)
             reason = error_reason(data, reply.text)
-            if status == 429 or status >= 500:
-                wait = parse_retry_after(reply.headers.get("retry-after"))
-                wait = backoff(attempt, BACKOFF_BASE) if wait is None else wait
-                left = DEADLINE - (self.clock() - started)
-                if attempt < MAX_RETRIES and wait <= min(left, MAX_WAIT):
-                    attempt += 1
-                    self.sleep(wait)
-                    continue
+            if status != 429 and status < 500:
+                raise self._refusal(status, reason, what)
+            wait = parse_retry_after(reply.headers.get("retry-after"))
+            wait = backoff(attempt, BACKOFF_BASE) if wait is None else wait
+            left = DEADLINE - (self.clock() - started)
+            if attempt >= MAX_RETRIES or wait > min(left, MAX_WAIT):
                 tries = f"{attempt + 1} attempt(s) in {self.clock() - started:.0f} s"
-                if status == 429:
-                    later = reply.headers.get("retry-after")
-                    raise PublishError(
-                        f"{self.platform} is limiting requests (HTTP 429: {reason}) after {tries}; "
-                        + (f"it asks to wait {later} s; " if later else "")
-                        + "run the same command again later"
-                    )
-                raise PublishError(
-                    f"{self.platform} failed with HTTP {status} ({reason}) after {tries}; "
-                    "it may be down: run the same command again later"
-                )
-            if status in (401, 403):
-                raise PublishError(
-                    f"{self.platform} refused the key (HTTP {status}: {reason}); check "
-                    f"{self.key_hint}"
-                )
-            if status == 404:
-                raise RemoteMissing(f"{self.platform} answered HTTP 404 to {what}: {reason}")
-            if status == 413:
-                raise Refused(
-                    f"{self.platform} refused {what} as too large (HTTP 413: {reason}); "
-                    "shorten the issue",
-                    status,
-                    reason,
-                )
-            raise Refused(
-                f"{self.platform} refused {what} (HTTP {status}: {reason})", status, reason
+                raise self._unavailable(status, reason, tries, reply.headers.get("retry-after"))
+            attempt += 1
+            self.sleep(wait)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        params: dict[str, Any] | list[tuple[str, Any]] | None,
+        headers: dict[str, str] | None,
+    ) -> httpx.Response:
+        """One HTTP exchange; NoAnswer when none came."""
+        import httpx
+
+        try:
+            reply = self.client.request(
+                method,
+                path,
+                params=params,
+                content=None if body is None else json.dumps(body, ensure_ascii=False),
+                headers={
+                    "Accept": "application/json",
+                    **({"Content-Type": "application/json"} if body is not None else {}),
+                    **self._headers(),
+                    **(headers or {}),
+                },
             )
+        except httpx.HTTPError as exc:
+            raise NoAnswer(
+                f"no answer from {self.platform} at {self.base_url} ({_reason(exc)})"
+            ) from None
+        log.debug("%s %s %s -> %s", self.platform, method, path, reply.status_code)
+        return reply
+
+    def _unavailable(self, status: int, reason: str, tries: str, later: str | None) -> PublishError:
+        """The error once 429/5xx answers outlast the retries."""
+        if status == 429:
+            return PublishError(
+                f"{self.platform} is limiting requests (HTTP 429: {reason}) after {tries}; "
+                + (f"it asks to wait {later} s; " if later else "")
+                + "run the same command again later"
+            )
+        return PublishError(
+            f"{self.platform} failed with HTTP {status} ({reason}) after {tries}; "
+            "it may be down: run the same command again later"
+        )
+
+    def _refusal(self, status: int, reason: str, what: str) -> PublishError:
+        """The error for a 4xx answer (other than 429)."""
+        if status in (401, 403):
+            return PublishError(
+                f"{self.platform} refused the key (HTTP {status}: {reason}); check {self.key_hint}"
+            )
+        if status == 404:
+            return RemoteMissing(f"{self.platform} answered HTTP 404 to {what}: {reason}")
+        if status == 413:
+            return Refused(
+                f"{self.platform} refused {what} as too large (HTTP 413: {reason}); "
+                "shorten the issue",
+                status,
+                reason,
+            )
+        return Refused(f"{self.platform} refused {what} (HTTP {status}: {reason})", status, reason)
 
 
 def _reason(exc: Exception) -> str:
