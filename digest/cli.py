@@ -304,32 +304,36 @@ def import_(
         out.print(line, markup=False)
 
 
+RefreshOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--refresh",
+        help="Re-summarize this link (repeatable).",
+        show_default=False,
+        metavar="URL",
+    ),
+]
+OfflineOpt = Annotated[bool, typer.Option("--offline", help="Use the built-in offline summarizer.")]
+RefreshFallbacksOpt = Annotated[
+    bool,
+    typer.Option(
+        "--refresh-fallbacks",
+        help="Summarize again every item the offline fallback wrote that you have not edited.",
+    ),
+]
+StrictOpt = Annotated[
+    bool,
+    typer.Option("--strict", help="Exit 1 when any link failed or fell back to offline."),
+]
+
+
 @app.command()
 def compose(
     issue: IssueArg = None,
-    refresh: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--refresh",
-            help="Re-summarize this link (repeatable).",
-            show_default=False,
-            metavar="URL",
-        ),
-    ] = None,
-    offline: Annotated[
-        bool, typer.Option("--offline", help="Use the built-in offline summarizer.")
-    ] = False,
-    refresh_fallbacks: Annotated[
-        bool,
-        typer.Option(
-            "--refresh-fallbacks",
-            help="Summarize again every item the offline fallback wrote that you have not edited.",
-        ),
-    ] = False,
-    strict: Annotated[
-        bool,
-        typer.Option("--strict", help="Exit 1 when any link failed or fell back to offline."),
-    ] = False,
+    refresh: RefreshOpt = None,
+    offline: OfflineOpt = False,
+    refresh_fallbacks: RefreshFallbacksOpt = False,
+    strict: StrictOpt = False,
     as_json: JsonOpt = False,
     workspace: WorkspaceOpt = None,
     verbose: Verbose = 0,
@@ -487,6 +491,28 @@ def check(
         raise typer.Exit(1)
 
 
+ToOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--to",
+        help="Test send to this address (repeatable).",
+        show_default=False,
+        metavar="ADDR",
+    ),
+]
+ListOpt = Annotated[
+    Path | None,
+    typer.Option("--list", help="CSV of readers (email, name).", show_default=False, metavar="CSV"),
+]
+DryRunOpt = Annotated[
+    bool, typer.Option("--dry-run", help="Write .eml files to outbox/, send nothing.")
+]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+ForceOpt = Annotated[
+    bool, typer.Option("--force", help="Send even when `digest check` finds errors.")
+]
+
+
 @app.command()
 def send(
     args: Annotated[
@@ -498,28 +524,11 @@ def send(
             metavar="[ID] [ADDR]...",
         ),
     ] = None,
-    to: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--to",
-            help="Test send to this address (repeatable).",
-            show_default=False,
-            metavar="ADDR",
-        ),
-    ] = None,
-    list_: Annotated[
-        Path | None,
-        typer.Option(
-            "--list", help="CSV of readers (email, name).", show_default=False, metavar="CSV"
-        ),
-    ] = None,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Write .eml files to outbox/, send nothing.")
-    ] = False,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
-    force: Annotated[
-        bool, typer.Option("--force", help="Send even when `digest check` finds errors.")
-    ] = False,
+    to: ToOpt = None,
+    list_: ListOpt = None,
+    dry_run: DryRunOpt = False,
+    yes: YesOpt = False,
+    force: ForceOpt = False,
     workspace: WorkspaceOpt = None,
     verbose: Verbose = 0,
     quiet: Quiet = False,

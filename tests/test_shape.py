@@ -21,8 +21,6 @@ LAZY_IMPORTS: dict[tuple[str, str], str] = {
 # Functions longer than MAX_LINES, each with the reason it may be (shrink this list).
 LONG_FUNCTIONS: dict[str, str] = {
     "draft._parse": "the draft grammar: one pass over the tokens, a branch per token kind",
-    "cli.compose": "mostly its typer option declarations (one Annotated block per option)",
-    "cli.send": "mostly its typer option declarations (one Annotated block per option)",
 }
 
 
