@@ -351,7 +351,7 @@ def test_refusals_and_empty_answers_are_reported_not_written(
 
 
 def test_concurrency_bounds_requests_in_flight(llm: LLMServer) -> None:
-    llm.latency = 0.15
+    llm.latency = 0.4
     jobs = [
         (article(f"Article number {i} is here. It says things."), Link(url=f"u{i}"))
         for i in range(8)
@@ -359,8 +359,10 @@ def test_concurrency_bounds_requests_in_flight(llm: LLMServer) -> None:
     run(make(llm, concurrency=3), *jobs)
     assert llm.max_in_flight == 3
     # Concurrent, not sequential (timed at the server: openai's import is not counted):
-    # the first request probes the endpoint alone, then three at a time.
-    assert llm.arrivals[-1] - llm.arrivals[0] < 0.15 * 8 * 0.75
+    # the first request probes the endpoint alone, then three at a time, so the last arrives
+    # about three answers after the first; one at a time it would be seven (a wide margin, so
+    # that a loaded machine does not make the test flaky).
+    assert llm.arrivals[-1] - llm.arrivals[0] < 0.4 * 5
 
 
 # ------------------------------------------------------------------ cache, prompts, accounting
