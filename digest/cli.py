@@ -419,7 +419,7 @@ def render(
     quiet: Quiet = False,
 ) -> None:
     """Turn draft.md into issue.md, email.html and email.txt (no network)."""
-    from digest.compose import render_issue
+    from digest.render import render_issue
 
     try:
         ws = _load(workspace)

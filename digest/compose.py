@@ -762,32 +762,3 @@ def compose(
 ) -> ComposeResult:
     """Run a compose to the end (synchronous entry point for the CLI)."""
     return asyncio.run(Composer(workspace, folder, options or ComposeOptions(), **pieces).run())
-
-
-def render_issue(
-    workspace: Workspace,
-    folder: IssueFolder,
-    *,
-    wait: float = 0.0,
-    notify: Callable[[str], None] | None = None,
-) -> Path:
-    """draft.md -> issue.md, email.html, email.txt; no network. Returns the draft path.
-
-    Holds the issue's lock (waiting up to `wait` seconds for a running compose or render);
-    `notify` hears of a stale lock taken over."""
-    sections = workspace.settings.section_names() or None
-    lock = lock_issue(folder, "render", wait=wait)
-    try:
-        if not folder.draft.is_file():
-            raise DigestError(
-                f"{folder.draft}: no draft yet; run `digest compose {folder.id}` first"
-            )
-        if lock.note and notify is not None:
-            notify(lock.note)
-        clean_stale_temps(folder.path)
-        issue = read_draft(folder.draft, sections=sections)
-        rendered = Renderer(workspace.settings, workspace.templates_dir).render(issue)
-        write_outputs(folder, rendered)
-    finally:
-        lock.release()
-    return folder.draft

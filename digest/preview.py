@@ -10,8 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from digest.compose import render_issue
 from digest.errors import DigestError
+from digest.render import render_issue
 from digest.templates import builtin_templates_dir
 from digest.workspace import IssueFolder, Workspace
 

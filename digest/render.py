@@ -7,6 +7,7 @@ Every output is rendered in memory first and written only when all succeeded.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,12 +16,18 @@ from jinja2 import TemplateError
 from markupsafe import Markup
 
 from digest.config import Settings
-from digest.draft import CONTROL_CHARACTERS, control_name
-from digest.errors import RenderError
+from digest.draft import CONTROL_CHARACTERS, control_name, read_draft
+from digest.errors import DigestError, RenderError
 from digest.models import Bullet, Issue, Item
 from digest.templates import builtin_templates_dir, make_environment
 from digest.text import display_width, shorten
-from digest.workspace import IssueFolder, atomic_write
+from digest.workspace import (
+    IssueFolder,
+    Workspace,
+    atomic_write,
+    clean_stale_temps,
+    lock_issue,
+)
 
 GMAIL_CLIP_BYTES = 102 * 1024
 SAFE_SCHEMES = ("http:", "https:", "mailto:")
@@ -453,3 +460,32 @@ def write_outputs(folder: IssueFolder, rendered: Rendered) -> None:
     atomic_write(folder.issue_md, rendered.issue_md)
     atomic_write(folder.email_html, rendered.email_html)
     atomic_write(folder.email_txt, rendered.email_txt)
+
+
+def render_issue(
+    workspace: Workspace,
+    folder: IssueFolder,
+    *,
+    wait: float = 0.0,
+    notify: Callable[[str], None] | None = None,
+) -> Path:
+    """draft.md -> issue.md, email.html, email.txt; no network. Returns the draft path.
+
+    Holds the issue's lock (waiting up to `wait` seconds for a running compose or render);
+    `notify` hears of a stale lock taken over."""
+    sections = workspace.settings.section_names() or None
+    lock = lock_issue(folder, "render", wait=wait)
+    try:
+        if not folder.draft.is_file():
+            raise DigestError(
+                f"{folder.draft}: no draft yet; run `digest compose {folder.id}` first"
+            )
+        if lock.note and notify is not None:
+            notify(lock.note)
+        clean_stale_temps(folder.path)
+        issue = read_draft(folder.draft, sections=sections)
+        rendered = Renderer(workspace.settings, workspace.templates_dir).render(issue)
+        write_outputs(folder, rendered)
+    finally:
+        lock.release()
+    return folder.draft
