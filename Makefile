@@ -16,7 +16,7 @@ demo: $(STAMP)
 	env -u OPENAI_API_KEY -u OPENAI_BASE_URL $(BIN)/digest compose example --offline
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 
 lint: $(STAMP)
 	$(BIN)/ruff check digest tests benchmarks
