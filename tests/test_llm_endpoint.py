@@ -177,19 +177,21 @@ def test_refresh_fallbacks_redoes_unedited_items_and_names_edited_ones(
 
 
 def test_a_slow_first_answer_holds_the_others_back_only_for_the_grace(llm: LLMServer) -> None:
-    """The probe's answer takes 1.5 s: the others start after the grace (0.3 s), not after it."""
+    """The probe's answer takes 2.5 s: the others start after the grace (0.6 s), not after it."""
     from digest.config import LLMSettings, Secrets
     from digest.llm import OpenAISummarizer
     from tests.test_llm import article, run
 
-    llm.script(fake.slow(1.5))
+    llm.script(fake.slow(2.5))
     summarizer = OpenAISummarizer(LLMSettings(), Secrets(), base_url=llm.url)
-    summarizer.probe_grace = 0.3
+    summarizer.probe_grace = 0.6
     texts = [f"Article {i} says one thing. Then it says another thing." for i in range(4)]
     summaries = run(summarizer, *((article(t), Link(url=f"u{i}")) for i, t in enumerate(texts)))
     assert all(s.source == "llm" for s in summaries)
     first, *others = llm.arrivals
-    assert all(0.2 < t - first < 1.2 for t in others), [round(t - first, 2) for t in others]
+    # The grace counts from when the probe can be sent, and the probe may reach the server a
+    # little later on a loaded machine: held back (> 0.2 s), but not for the whole answer.
+    assert all(0.2 < t - first < 1.8 for t in others), [round(t - first, 2) for t in others]
 
 
 def test_given_up_while_waiting_sends_nothing_more(llm: LLMServer) -> None:
