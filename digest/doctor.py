@@ -410,11 +410,11 @@ def _publish(ws: Workspace, offline: bool) -> Check:
 
 
 def _templates(ws: Workspace) -> Check:
-
+    """Each override in the workspace's templates/ still renders."""
     folder = ws.templates_dir
-    if not folder.is_dir():
-        return Check("templates", "ok", "built-in theme (no templates/ overrides)")
     builtin = builtin_templates_dir()
+    if not folder.is_dir() or folder.resolve() == builtin.resolve():
+        return Check("templates", "ok", "built-in theme (no templates/ overrides)")
     names = sorted(
         p.relative_to(folder).as_posix()
         for p in folder.rglob("*")
