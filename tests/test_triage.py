@@ -22,7 +22,7 @@ from digest.errors import DraftError
 from digest.links import add_links
 from digest.models import Article, Issue, Item, Link, Section
 from digest.sources import import_source
-from digest.triage import CANDIDATES_NAME, Entry, choose_primary, clip_room
+from digest.triage import CANDIDATES_NAME, Entry, choose_primary, clip_room, story_key
 from digest.urls import link_key
 from digest.workspace import Workspace, new_issue
 from tests.conftest import article_html
@@ -196,6 +196,17 @@ def test_corpus_offline_groups_stories_and_keeps_the_budget(
     monkeypatch.setenv("DIGEST_TRIAGE__MAX_ITEMS", "5")
     compose(Workspace.load(explicit=ws.root), folder, ComposeOptions(offline=True))
     assert folder.draft.read_bytes() == after["draft.md"]
+
+
+def test_story_ids_of_one_issue_do_not_collide(corpus):
+    """CI once saw two stories of the corpus share an id (24-bit ids, port 43103)."""
+    first = Link(url="http://127.0.0.1:43103/airadar/story-112-0")
+    second = Link(url="http://127.0.0.1:43103/devwire/story-75-0")
+    assert story_key(first) != story_key(second)
+    assert story_key(first) == story_key(Link(url=first.url))  # stable across runs
+    for port in range(43000, 43200):
+        ids = {story_key(Link(url=f"http://127.0.0.1:{port}{e.path}")) for e in corpus}
+        assert len(ids) == len(corpus), port
 
 
 def test_llm_requests_are_counted(site, articles, make_workspace, corpus):
