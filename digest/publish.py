@@ -15,6 +15,7 @@ import datetime as dt
 import json
 import re
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,7 @@ from digest.providers import (
     check_platform_name,
     make_platform,
 )
-from digest.providers.api import NoAnswer
+from digest.providers.api import MAX_RETRIES, MAX_WAIT, MaybeDone, NoAnswer
 from digest.render import Renderer
 from digest.send import Notify, confirm_or_refuse, gate_on_check, require_fresh_render
 from digest.workspace import IssueFolder, Workspace, atomic_write
@@ -271,29 +272,67 @@ def _save(
                 f"{exc}; the draft {record['id']} may or may not have been updated; {unchanged}: "
                 "run the same command again"
             ) from None
-    try:
-        found = platform.find(content)
-    except NoAnswer as exc:
-        raise PublishError(f"{exc}; nothing was created; {unchanged}") from None
+    found = _find(platform, content, f"nothing was created; {unchanged}")
     if found is not None:
-        notify(
-            f"note: found the {name} draft {found.id} by its marker {content.marker} (an earlier "
-            "run stopped before recording it); updating it"
-        )
-        if found.state == "sent":
-            return found
-        try:
-            return platform.save(content, found.id)
-        except NoAnswer as exc:
-            raise PublishError(f"{exc}; {unchanged}: run the same command again") from None
+        return _adopt(platform, name, content, found, notify)
+    return _create(platform, name, content, notify)
+
+
+def _find(platform: Platform, content: Content, outcome: str) -> Remote | None:
+    """The draft carrying the issue's marker, if the platform has one."""
     try:
-        return platform.save(content, None)
+        return platform.find(content)
+    except NoAnswer as exc:
+        raise PublishError(f"{exc}; {outcome}") from None
+
+
+def _adopt(
+    platform: Platform, name: str, content: Content, found: Remote, notify: Notify
+) -> Remote:
+    """Update a draft found by its marker (made by a run that did not record it)."""
+    notify(
+        f"note: found the {name} draft {found.id} by its marker {content.marker} (an earlier "
+        "attempt stopped before recording it); updating it"
+    )
+    if found.state == "sent":
+        return found
+    try:
+        return platform.save(content, found.id)
     except NoAnswer as exc:
         raise PublishError(
-            f"{exc}; the draft may have been created there; {unchanged}: run the same command "
-            f"again and it finds that draft by its marker {content.marker} instead of making "
-            "a second"
+            f"{exc}; {PUBLISHED_NAME} was not changed: run the same command again"
         ) from None
+
+
+def _create(
+    platform: Platform,
+    name: str,
+    content: Content,
+    notify: Notify,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Remote:
+    """Create the draft. A 5xx answer may hide a draft made all the same, so before each
+    new try the draft is looked up by its marker (never two drafts for one issue)."""
+    again = (
+        f"{PUBLISHED_NAME} was not changed: run the same command again and it finds that draft "
+        f"by its marker {content.marker} instead of making a second"
+    )
+    for attempt in range(1, MAX_RETRIES + 2):
+        try:
+            return platform.save(content, None)
+        except MaybeDone as exc:
+            if attempt > MAX_RETRIES or exc.wait > MAX_WAIT:
+                raise PublishError(
+                    f"{exc}, {attempt} attempt(s); it may be down, or the draft may have been "
+                    f"created all the same; {again}"
+                ) from None
+            sleep(exc.wait)
+            found = _find(platform, content, f"the draft may have been created there; {again}")
+            if found is not None:
+                return _adopt(platform, name, content, found, notify)
+        except NoAnswer as exc:
+            raise PublishError(f"{exc}; the draft may have been created there; {again}") from None
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _release(

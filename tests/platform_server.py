@@ -4,8 +4,9 @@ Each checks every request against what the platform's own documents require (met
 auth header, JSON fields and their types), answers in the documented shapes, and keeps the
 drafts it holds in memory. A request that breaks a rule is answered as the platform would
 (422/400) and listed in `problems`, which a test asserts is empty. Tests can inject answers
-(`inject`), drop a connection (status 0), or hold the answer to a create (`hold_after_create`)
-after the draft was stored, so that the client can be killed in between.
+(`inject`), drop a connection (status 0), hold the answer to a create (`hold_after_create`)
+after the draft was stored, so that the client can be killed in between, or store the draft
+and answer 502 all the same (`fail_after_create`).
 
 Written from: Buttondown's OpenAPI document (EmailInput, EmailUpdateInput, Email, EmailPage,
 ErrorMessage, ValidationErrorMessage), listmonk's handlers (cmd/campaigns.go, the auth
@@ -82,6 +83,7 @@ class FakePlatform:
         self.problems: list[str] = []
         self.injected: list[Injected] = []
         self.hold_after_create = 0.0
+        self.fail_after_create = 0  # creates that are done, then answered with HTTP 502
         self.created = threading.Event()
         self._lock = threading.Lock()
         fake = self
@@ -167,8 +169,12 @@ class FakePlatform:
         return None
 
     def held(self, answer: Answer) -> Answer:
-        """The answer to a create, held back `hold_after_create` seconds when set."""
+        """The answer to a create, held back `hold_after_create` seconds when set, or
+        replaced by a 502 (the draft exists all the same) while `fail_after_create` lasts."""
         answer.hold = self.hold_after_create
+        if self.fail_after_create > 0:
+            self.fail_after_create -= 1
+            return Answer(502, {"detail": "Bad gateway"}, {"Retry-After": "0"})
         return answer
 
     def handle(self, call: Call) -> Answer:  # pragma: no cover - overridden

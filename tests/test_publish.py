@@ -429,6 +429,36 @@ def test_500_is_retried_then_given_up(ws: Path, servers: dict[str, Any]) -> None
     assert len([c for c in server.calls if c.method == "PATCH"]) == 5  # bounded
 
 
+@pytest.mark.parametrize("platform", ["buttondown", "listmonk", "ghost"])
+def test_a_502_to_a_create_that_was_done_leaves_one_draft(
+    ws: Path, servers: dict[str, Any], platform: str
+) -> None:
+    """The platform made the draft, then its gateway answered 502: no second draft."""
+    server: FakePlatform = servers[platform]
+    server.fail_after_create = 1
+    result = publish(ws, "--to", platform)
+    assert result.exit_code == 0, output(result)
+    assert len(drafts(server)) == 1, "a second draft was made"
+    assert f"found the {platform} draft" in output(result)
+    assert published(ws)[platform]["id"] == str(drafts(server)[0]["id"])
+    assert server.problems == []
+
+    # A platform that is down (502, nothing made): bounded, and the message says so.
+    store = {"buttondown": "emails", "listmonk": "campaigns", "ghost": "posts"}[platform]
+    getattr(server, store).clear()
+    (ws / "issues" / "007" / "published.json").unlink()
+    path = {"buttondown": "/v1/emails", "listmonk": "/api/campaigns", "ghost": "/ghost/api"}
+    down = Answer(502, {"detail": "Bad gateway"}, {"Retry-After": "0"})
+    server.inject("POST", path[platform], down, times=99)
+    posts = len([c for c in server.calls if c.method == "POST"])
+    result = publish(ws, "--to", platform)
+    assert result.exit_code == 1
+    text = " ".join(output(result).split())
+    assert "HTTP 502" in text and "5 attempt(s)" in text and "created all the same" in text
+    assert len([c for c in server.calls if c.method == "POST"]) - posts == 5
+    assert published(ws) == {} and drafts(server) == []
+
+
 def test_no_answer_to_create_says_the_draft_may_exist(ws: Path, servers: dict[str, Any]) -> None:
     server: ButtondownServer = servers["buttondown"]
     server.inject("POST", "/v1/emails", Answer(0))

@@ -5,6 +5,8 @@ as `Retry-After` says (up to `MAX_WAIT`) or with the shared jittered backoff
 (`digest.retry`); 401/403 name
 the key's variable, 404 raises `RemoteMissing`, 400/413/422 quote the platform's own reason.
 A request that got no answer raises `NoAnswer`: the caller says whether the draft may exist.
+A 5xx answer to a POST (a create) is not retried here: the platform may have made the draft
+all the same, so it raises `MaybeDone` and the caller looks the draft up before trying again.
 """
 
 from __future__ import annotations
@@ -34,6 +36,14 @@ BACKOFF_BASE = 1.0
 
 class NoAnswer(PublishError):
     """The request may or may not have reached the platform (connection lost, timeout)."""
+
+
+class MaybeDone(NoAnswer):
+    """HTTP 5xx to a create: it may have been done all the same; `wait` before a new try."""
+
+    def __init__(self, message: str, wait: float) -> None:
+        super().__init__(message)
+        self.wait = wait
 
 
 class Refused(PublishError):
@@ -130,6 +140,10 @@ class ApiClient:
                 raise self._refusal(status, reason, what)
             wait = parse_retry_after(reply.headers.get("retry-after"))
             wait = backoff(attempt, BACKOFF_BASE) if wait is None else wait
+            if method == "POST" and status != 429:  # 429 is a refusal; a 5xx may be a crash
+                raise MaybeDone(
+                    f"{self.platform} answered HTTP {status} ({reason}) to {what}", wait
+                )
             left = DEADLINE - (self.clock() - started)
             if attempt >= MAX_RETRIES or wait > min(left, MAX_WAIT):
                 tries = f"{attempt + 1} attempt(s) in {self.clock() - started:.0f} s"
