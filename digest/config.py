@@ -349,16 +349,20 @@ def read_dotenv(path: Path) -> dict[str, str]:
     return {k: v for k, v in dotenv_values(path).items() if v is not None}
 
 
-def _expects_text(table: str, key: str) -> bool:
-    """True when the setting is a plain string, so an override is taken verbatim."""
-    field = Settings.model_fields.get(table)
-    model = field.annotation if field else None
-    if not (isinstance(model, type) and issubclass(model, BaseModel)):
-        return False
-    target = model.model_fields.get(key) or next(
-        (f for f in model.model_fields.values() if f.alias == key), None
-    )
-    return target is not None and target.annotation is str
+def _expects_text(path: list[str]) -> bool:
+    """True when the setting at path (table, [sub-table, …] key) is a plain string, so an
+    override is taken verbatim."""
+    model: Any = Settings
+    for name in path:
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return False
+        field = model.model_fields.get(name) or next(
+            (f for f in model.model_fields.values() if f.alias == name), None
+        )
+        if field is None:
+            return False
+        model = field.annotation
+    return model is str
 
 
 def _parse_env_value(raw: str, text: bool = False) -> Any:
@@ -372,20 +376,23 @@ def _parse_env_value(raw: str, text: bool = False) -> Any:
 
 
 def _apply_overrides(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, str]:
-    """Merge DIGEST_<TABLE>__<KEY> variables into data; return key -> variable name."""
+    """Merge DIGEST_<TABLE>__<KEY> variables into data (DIGEST_PUBLISH__GHOST__URL reaches
+    [publish.ghost]); return dotted key -> variable name."""
     origin: dict[str, str] = {}
     for var, raw in env.items():
         if not var.startswith(ENV_PREFIX) or "__" not in var:
             continue
-        table, _, key = var[len(ENV_PREFIX) :].partition("__")
-        table, key = table.lower(), key.lower()
-        if not table or not key:
+        path = [part.lower() for part in var[len(ENV_PREFIX) :].split("__")]
+        if not all(path):
             continue
-        target = data.setdefault(table, {})
-        if not isinstance(target, dict):
-            raise ConfigError(f"{var}: [{table}] is not a table of settings; unset {var}")
-        target[key] = _parse_env_value(raw, _expects_text(table, key))
-        origin[f"{table}.{key}"] = var
+        target = data
+        for depth, name in enumerate(path[:-1]):
+            target = target.setdefault(name, {})
+            if not isinstance(target, dict):
+                table = ".".join(path[: depth + 1])
+                raise ConfigError(f"{var}: [{table}] is not a table of settings; unset {var}")
+        target[path[-1]] = _parse_env_value(raw, _expects_text(path))
+        origin[".".join(path)] = var
     return origin
 
 

@@ -96,10 +96,11 @@ def _settings(ws: Workspace) -> Check:
 
 
 def _value(settings: Settings, key: str) -> Any:
-    """The loaded value of `table.key` (its alias works too)."""
-    table, _, name = key.partition(".")
-    data = settings.model_dump(by_alias=True).get(table)
-    return data.get(name) if isinstance(data, dict) else data
+    """The loaded value of `table.key` or `table.sub.key` (aliases work too)."""
+    data: Any = settings.model_dump(by_alias=True)
+    for name in key.split("."):
+        data = data.get(name) if isinstance(data, dict) else None
+    return data
 
 
 def _issue(ws: Workspace) -> Check:

@@ -189,7 +189,12 @@ def test_offline_contacts_nothing(setup: Setup) -> None:
 def test_settings_show_overrides_with_their_source(setup: Setup, monkeypatch: Any) -> None:
     (setup.root / ".env").write_text("DIGEST_FETCH__TIMEOUT=30\nOPENAI_API_KEY=" + KEY + "\n")
     monkeypatch.setenv("DIGEST_LLM__MAX_RETRIES", "2")
+    monkeypatch.setenv("DIGEST_PUBLISH__GHOST__URL", "https://blog.example")
     checks = lines(doctor(setup.root, "--offline"))
+    assert (
+        "publish.ghost.url = 'https://blog.example' from DIGEST_PUBLISH__GHOST__URL (environment)"
+        in checks["settings"]
+    )
     assert "fetch.timeout = 30.0 from DIGEST_FETCH__TIMEOUT (.env)" in checks["settings"]
     assert "llm.max_retries = 2 from DIGEST_LLM__MAX_RETRIES (environment)" in checks["settings"]
     assert KEY not in checks["settings"]

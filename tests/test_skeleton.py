@@ -143,3 +143,21 @@ def test_string_settings_take_overrides_verbatim(make_workspace, monkeypatch) ->
     assert settings.email.from_ == "Desk <desk@example.com>"
     assert settings.llm.concurrency == 3
     assert settings.newsletter.authors == ["Kim", "Lee"]
+
+
+def test_overrides_reach_the_platform_tables(make_workspace, monkeypatch) -> None:
+    from digest.config import load_settings
+
+    root = make_workspace("[publish.ghost]\nurl = 'https://old.example'\n")
+    monkeypatch.setenv("DIGEST_PUBLISH__GHOST__URL", "https://blog.example")
+    monkeypatch.setenv("DIGEST_PUBLISH__LISTMONK__LIST_IDS", "[3, 4]")
+    monkeypatch.setenv("DIGEST_PUBLISH__PLATFORM", "ghost")
+    settings, _ = load_settings(root / "digest.toml")
+    assert settings.publish.ghost.url == "https://blog.example"
+    assert settings.publish.listmonk.list_ids == [3, 4]
+    assert settings.publish.platform == "ghost"
+
+    monkeypatch.setenv("DIGEST_PUBLISH__LISTMONK__LIST_IDS", "three")
+    result = runner.invoke(app, ["render", "--workspace", str(root)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "DIGEST_PUBLISH__LISTMONK__LIST_IDS" in result.output
