@@ -32,7 +32,7 @@ from digest.providers import (
     make_platform,
 )
 from digest.providers.api import MAX_RETRIES, MAX_WAIT, MaybeDone, NoAnswer
-from digest.render import Renderer
+from digest.render import Renderer, block_html
 from digest.send import Notify, confirm_or_refuse, gate_on_check, require_fresh_render
 from digest.workspace import IssueFolder, Workspace, atomic_write
 
@@ -40,6 +40,7 @@ PUBLISHED_NAME = "published.json"
 # Rendered in place of email.unsubscribe, then replaced by the platform's placeholder.
 UNSUBSCRIBE_SENTINEL = "https://digest.invalid/unsubscribe-placeholder"
 _STYLE = re.compile(r"(<style\b.*?</style>)", re.IGNORECASE | re.DOTALL)
+_BARE_URL = re.compile(r"(?m)^(\s*- )(https?://\S+)$")  # References: Hugo links them, so do we
 _CODE_SPAN = re.compile(r"(`+)(?:(?!\1).)+?\1")
 # Template syntax of the platforms (Django/Jinja, Go templates, Ghost's replacement strings).
 _TEMPLATE_OPENERS = {"{{": "&#123;&#123;", "{%": "&#123;%", "%%{": "&#37;&#37;{"}
@@ -178,6 +179,7 @@ def build_content(ws: Workspace, folder: IssueFolder, placeholder: str) -> Conte
         date=issue.date,
         language=settings.newsletter.language,
         web_url=renderer.web_url(issue),
+        post_html=neutralize_html(str(block_html(_BARE_URL.sub(r"\1<\2>", body)))),
     )
 
 

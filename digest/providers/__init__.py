@@ -153,6 +153,7 @@ class Content:
     date: dt.datetime
     language: str = "en"
     web_url: str = ""
+    post_html: str = ""  # issue.md's body as plain HTML (headings, lists, links), no frame
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """Ghost (Admin API v5): the issue as one post in the `draft` status.
 
-`POST /ghost/api/admin/posts/?source=html` creates it (the email's body inside an HTML card,
-the marker as an internal tag `#digest-…`), `PUT /ghost/api/admin/posts/{id}/?source=html`
+`POST /ghost/api/admin/posts/?source=html` creates it (issue.md's body as plain HTML, which
+Ghost turns into its own cards: its theme frames the web post and its email template adds the
+title, header and unsubscribe link; the marker is an internal tag `#digest-…`), `PUT /ghost/api/admin/posts/{id}/?source=html`
 updates it with the `updated_at` read just before (Ghost refuses a stale one), and
 `GET /ghost/api/admin/posts/?filter=tag:hash-…` finds it. Publishing with
 `?newsletter=<slug>` sends it by email (`status: "published"`) or schedules it
@@ -33,7 +34,6 @@ KEY_VARIABLE = "GHOST_ADMIN_API_KEY"
 API = "/ghost/api/admin"
 TOKEN_SECONDS = 300
 STATES = {"draft": "draft", "scheduled": "scheduled"}
-_BODY = re.compile(r"<body[^>]*>(.*)</body>", re.IGNORECASE | re.DOTALL)
 _KEY = re.compile(r"^([0-9a-f]+):([0-9a-f]+)$", re.IGNORECASE)
 
 
@@ -101,10 +101,9 @@ class GhostPlatform:
         return f"#{content.marker}"
 
     def html(self, content: Content) -> str:
-        """The email's body inside an HTML card, so Ghost keeps it as it is."""
-        match = _BODY.search(content.html)
-        inner = match.group(1).strip() if match else content.html
-        return f"<!--kg-card-begin: html-->\n{inner}\n<!--kg-card-end: html-->"
+        """The issue's body as plain HTML; Ghost adds title, header and footer (our email's
+        own frame inside a card would repeat them, and its styles would be lost on the web)."""
+        return content.post_html
 
     def _remote(self, answer: Answer) -> Remote:
         posts = answer.data.get("posts") if isinstance(answer.data, dict) else None
