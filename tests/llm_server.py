@@ -18,8 +18,10 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.webserver import QuietServer
 
 
 @dataclass
@@ -305,11 +307,7 @@ class LLMServer:
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
-        class _Server(ThreadingHTTPServer):
-            request_queue_size = 128
-            daemon_threads = True
-
-        self.httpd = _Server(("127.0.0.1", 0), _Handler)
+        self.httpd = QuietServer(("127.0.0.1", 0), _Handler)
         self.thread = threading.Thread(
             target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )

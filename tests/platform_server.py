@@ -27,9 +27,11 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.webserver import QuietServer
 
 
 @dataclass
@@ -65,10 +67,6 @@ class Injected:
     path: str  # a prefix of the request path
     answer: Answer
     times: int = 1
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
 
 
 def now_iso() -> str:
@@ -137,7 +135,7 @@ class FakePlatform:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 
-        self.server = _Server(("127.0.0.1", 0), Handler)
+        self.server = QuietServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -35,9 +37,28 @@ class Request:
     body: bytes
 
 
-class _Server(ThreadingHTTPServer):
+class QuietServer(ThreadingHTTPServer):
+    """A threaded test server that never writes to the (captured) sys.stderr.
+
+    socketserver prints a handler's exception to sys.stderr, which CliRunner swaps for the
+    command's own stderr while a test runs: a client hanging up mid-answer then showed up as
+    a traceback in the command's output. Hang-ups are ignored; anything else is kept in
+    `errors` and printed to the real stderr, so a bug in a fake stays visible."""
+
     request_queue_size = 128  # many clients connect at once in the limit tests and benchmarks
     daemon_threads = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.errors: list[str] = []
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError | TimeoutError):
+            return
+        text = traceback.format_exc()
+        self.errors.append(text)
+        print(f"test server error for {client_address}:\n{text}", file=sys.__stderr__)
 
 
 class WebServer:
@@ -94,7 +115,7 @@ class WebServer:
 
             do_GET = do_POST = do_HEAD = do_PUT = _serve
 
-        self.httpd = _Server((host, 0), _Handler)
+        self.httpd = QuietServer((host, 0), _Handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(
             target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
