@@ -107,7 +107,19 @@ def _issue(ws: Workspace) -> Check:
 
     folders = ws.issue_folders()
     if not folders:
-        return Check("issue", "warn", f"no issue in {ws.issues_dir} yet; run `digest new`")
+        named = sorted(
+            p.name
+            for p in (ws.issues_dir.iterdir() if ws.issues_dir.is_dir() else [])
+            if p.is_dir() and (p / "links.yaml").is_file()
+        )
+        also = (
+            f" (named ones are not counted: {', '.join(named)}; commands take them by name)"
+            if named
+            else ""
+        )
+        return Check(
+            "issue", "warn", f"no numbered issue in {ws.issues_dir} yet{also}; run `digest new`"
+        )
     folder = folders[-1]
     try:
         links = read_links(folder.links)

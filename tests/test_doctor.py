@@ -268,3 +268,13 @@ def test_publish_platform_key_checked_read_only(
         assert "wrong-buttondown-key" not in result.output and server.key not in result.output
     finally:
         server.stop()
+
+
+def test_only_a_named_issue_is_said_so(make_workspace: Any) -> None:
+    root = make_workspace("")
+    (root / "issues" / "example").mkdir(parents=True)
+    (root / "issues" / "example" / "links.yaml").write_text("- https://example.com/a\n")
+    result = doctor(root, "--offline")
+    issue = lines(result)["issue"]
+    assert issue.startswith("warn ") and "no numbered issue" in issue
+    assert "named ones are not counted: example" in issue
