@@ -16,7 +16,7 @@ from digest.fetch import Fetcher
 from digest.links import read_links
 from digest.models import FAITHFULNESS_CODES, Article, Code, Issue, Item, Notice, bullet_texts
 from digest.render import GMAIL_CLIP_BYTES, Renderer, web_href
-from digest.urls import entry_key, link_key
+from digest.urls import article_key, entry_key, link_key
 from digest.workspace import IssueFolder, Workspace, read_report, read_state
 
 SUBJECT_MAX = 78
@@ -201,7 +201,11 @@ def _compose_warnings(ws: Workspace, folder: IssueFolder, issue: Issue) -> list[
     for link in read_links(folder.links):
         key = link_key(link)
         item = items.get(composed.get(key, ""))
-        cached = articles.get_model(key, Article) if item is not None else None
+        cached = (
+            articles.get_model(article_key(link, folder.path), Article)
+            if item is not None
+            else None
+        )
         if item is not None and cached is not None:
             rechecked[link.url] = unsupported_claims(item.bullets, cached.text)
     report = read_report(folder)

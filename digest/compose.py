@@ -51,6 +51,7 @@ from digest.render import Renderer, write_outputs
 from digest.summarize import Summarizer, SummaryContext, make_summarizer
 from digest.triage import Judge, Outcome, plan
 from digest.urls import (
+    article_key,
     entry_key,
     is_web_url,
     link_key,
@@ -280,7 +281,7 @@ class Composer:
     # ------------------------------------------------------------ per link
 
     async def _article(self, link: Link, refresh: bool, report: LinkReport) -> Article:
-        key = link_key(link)
+        key = article_key(link, self.folder.path)
         if link.local is not None:  # refused before any cache: the file may have moved
             workspace_file(link.url, self.folder.path, self.ws.root)
         cached = None if refresh else self.articles.get_model(key, Article)
@@ -618,7 +619,8 @@ class Composer:
                 templates_dir=self.ws.templates_dir,
             )
         if any(
-            refresh or self.articles.get(link_key(link)) is None for _, link, refresh, _ in jobs
+            refresh or self.articles.get(article_key(link, self.folder.path)) is None
+            for _, link, refresh, _ in jobs
         ):
             # Pages must be fetched: load the LLM client meanwhile. (Warming trafilatura up in
             # another thread too was measured slower: the two imports fight for the GIL.)

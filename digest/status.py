@@ -12,7 +12,7 @@ from digest.errors import DigestError
 from digest.links import read_links
 from digest.models import Article
 from digest.publish import published_lines
-from digest.urls import entry_key, link_key
+from digest.urls import article_key, entry_key, link_key
 from digest.workspace import IssueFolder, Workspace, read_report, read_state
 
 STATE_STYLES = {
@@ -94,7 +94,7 @@ def link_statuses(ws: Workspace, folder: IssueFolder) -> tuple[list[LinkStatus],
                 "`digest compose --refresh-fallbacks` summarizes it again"
             )
         if state == "new":
-            article = articles.get_model(key, Article)
+            article = articles.get_model(article_key(link, folder.path), Article)
             if article is not None:
                 state, detail = "fetched", article.title or link.title or ""
         rows.append(LinkStatus(index, link.url, state, detail))

@@ -46,7 +46,7 @@ from digest.similarity import (
     sparse_pairs,
     tfidf,
 )
-from digest.urls import is_web_url, link_key, normalize_url
+from digest.urls import article_key, is_web_url, link_key, normalize_url
 from digest.workspace import IssueFolder, Workspace, atomic_write, read_state
 
 log = logging.getLogger(__name__)
@@ -166,9 +166,9 @@ class Example:
     issue: str
 
 
-def cached_article(articles: JsonCache, key: str) -> Article | None:
-    """The article compose cached for a link key, or None (missing or unreadable)."""
-    return articles.get_model(key, Article)
+def cached_article(articles: JsonCache, link: Link, folder: IssueFolder) -> Article | None:
+    """The article compose cached for a link of that issue, or None (missing or unreadable)."""
+    return articles.get_model(article_key(link, folder.path), Article)
 
 
 def past_choices(ws: Workspace, folder: IssueFolder, limit: int = 12) -> list[Example]:
@@ -192,7 +192,7 @@ def past_choices(ws: Workspace, folder: IssueFolder, limit: int = 12) -> list[Ex
         in_draft = {item.url for item in issue.items()}
         for key, made in composed.items():
             link = links.get(key) or Link(url=key)
-            article = cached_article(articles, key)
+            article = cached_article(articles, link, past)
             text = (
                 story_text(article, link)
                 if article
@@ -779,7 +779,7 @@ def _draft_anchors(
         index, link = links.get(key, (-1, Link(url=key)))
         if link.imported and key not in promoted:
             imported_made.append(made)
-        article = cached_article(articles, key)
+        article = cached_article(articles, link, folder)
         if article is None:  # the cache was cleared: the entry's own hints, or the item's title
             title = link.title or (items[made].title if made in items else "")
             if not (title or link.description):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+import hashlib
 import os
 import re
 from collections.abc import Sequence
@@ -266,6 +267,21 @@ def link_key(link: Link | str) -> str:
             quote(fragment, safe=_IDENTITY_SAFE),
         )
     )
+
+
+def article_key(link: Link, issue_dir: Path) -> str:
+    """The article cache's key: the link key of a web link; for a local file its resolved
+    path and a hash of its bytes, so that `articles/a.md` of two issues are two articles and
+    an edited file is read again."""
+    if link.local is None and is_web_url(link.url):
+        return link_key(link)
+    path = local_path(link.url, issue_dir)
+    try:
+        assert path is not None
+        data = path.resolve().read_bytes()
+    except (AssertionError, OSError):
+        return link_key(link)  # unreadable: fetching it fails with the reason
+    return f"file:{path.resolve()}#sha256={hashlib.sha256(data).hexdigest()}"
 
 
 def local_path(target: str, base_dir: Path) -> Path | None:

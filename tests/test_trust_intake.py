@@ -202,6 +202,24 @@ def test_the_same_file_under_several_spellings_is_one_link(make_workspace: Any) 
     assert _report(issue)[spellings[0]]["status"] == "cached"
 
 
+def test_the_same_relative_path_in_two_issues_is_two_articles(make_workspace: Any) -> None:
+    """articles/story.html of issue 002 is not issue 001's (they shared a cache entry)."""
+    root, first = _local_workspace(make_workspace)
+    (first / "links.yaml").write_text("- articles/story.html\n")
+    assert _compose(root, "001", "--offline").exit_code == 0
+    second = root / "issues" / "002"
+    (second / "articles").mkdir(parents=True)
+    (second / "articles" / "story.html").write_text(
+        article_html("Another story, another week", LONG), encoding="utf-8"
+    )
+    (second / "links.yaml").write_text("- articles/story.html\n")
+    result = _compose(root, "002", "--offline")
+    assert result.exit_code == 0, result.output
+    draft = (second / "draft.md").read_text()
+    assert "Another story, another week" in draft and "A story from a file" not in draft
+    assert _report(second)["articles/story.html"]["status"] == "ok"  # read, not cached
+
+
 # ------------------------------------------------------------ defect 6: digest add of a file
 
 
