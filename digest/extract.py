@@ -280,7 +280,7 @@ def _from_html(fetched: Fetched) -> Article:
         update={
             "title": _clean(data.get("title")) or "",
             "author": _clean(data.get("author")),
-            "date": _clean(data.get("date")),
+            "date": _checked_date(_clean(data.get("date")), html, fetched),
             "site_name": _clean(data.get("sitename")),
             "description": _clean(data.get("description")),
             "image": _clean(data.get("image")),
@@ -290,6 +290,18 @@ def _from_html(fetched: Fetched) -> Article:
             "links": outgoing_links(html, fetched.final_url),
         }
     )
+
+
+def _checked_date(date: str | None, html: str, fetched: Fetched) -> str | None:
+    """The page's date, without htmldate's guess from a bare year in the text: a
+    January 1st is kept only when the page's markup or address says so (an undated page
+    that mentions "2020" came out as 2020-01-01)."""
+    if not date or not date.endswith("-01-01"):
+        return date
+    from htmldate import find_date
+
+    url = fetched.final_url if not fetched.is_local else None
+    return find_date(html, extensive_search=False, original_date=True, url=url)
 
 
 _HREF = re.compile(r"""<a\s[^>]*?href\s*=\s*["']([^"'#][^"']*)["']""", re.I)

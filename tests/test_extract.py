@@ -259,6 +259,24 @@ our social media, advertising and analytics partners.</p><button>{BOILERPLATE[1]
 </body></html>"""
 
 
+def test_a_bare_year_in_the_text_is_not_a_date(web: WebServer) -> None:
+    """htmldate turned an undated page that mentions 2020 into 2020-01-01 (triage then took
+    it for the earliest report of its story)."""
+    body = [
+        "In 2020 the rowing club bought its first electric launch for the coaches.",
+        "The club has since replaced the two petrol boats and the old trailer as well.",
+        "Members voted to spend the savings on new oars for the junior squad next season.",
+    ]
+    undated = served(web, boilerplate_page().replace("2026-11-20", ""), "text/html")
+    assert undated.date is None or not undated.date.endswith("-01-01")
+    page = f"<html><head><title>Launch</title></head><body><article><h1>Launch</h1>{''.join(f'<p>{p}</p>' for p in body)}</article></body></html>"
+    assert served(web, page, "text/html").date is None
+    new_year = page.replace(
+        "<head>", '<head><meta property="article:published_time" content="2026-01-01T08:00:00Z">'
+    )
+    assert served(web, new_year, "text/html").date == "2026-01-01"
+
+
 def test_boilerplate_stays_out_and_metadata_comes_in(web: WebServer) -> None:
     article = served(web, boilerplate_page(), "text/html; charset=utf-8")
     for paragraph in ARTICLE:
