@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from digest.models import Bullet, Code, Notice, bullet_texts
-from digest.text import shorten
+from digest.text import hangul_share, shorten
 
 _NUMBER = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
 _SCALES: dict[str, Decimal] = {
@@ -125,8 +125,6 @@ _QUOTE = re.compile(
     r"|(?<![\w'’])[‘']([^'‘’\n]{8,160})['’](?![A-Za-z0-9])"
 )
 _PUNCTUATION = str.maketrans({"‘": "'", "’": "'", "“": '"', "”": '"', "–": "-", "—": "-"})
-_HANGUL = re.compile(r"[가-힣]")
-_LATIN = re.compile(r"[A-Za-z]")
 
 
 def _normalize(text: str) -> str:
@@ -209,8 +207,8 @@ def _dates(text: str) -> list[tuple[tuple[int, int], int | None, tuple[int, int]
 
 
 def _script(text: str) -> str:
-    hangul, latin = len(_HANGUL.findall(text)), len(_LATIN.findall(text))
-    return "ko" if hangul > latin else "latin"
+    """The text's main script: a quotation in another one cannot be verbatim."""
+    return "ko" if hangul_share(text) > 0.5 else "latin"
 
 
 @dataclass

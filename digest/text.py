@@ -43,12 +43,16 @@ def split_sentences(text: str) -> list[str]:
     return out
 
 
+def hangul_share(text: str) -> float:
+    """The share of Hangul among the text's Hangul and Latin letters (0 when it has none)."""
+    letters = len(_LETTER.findall(text))
+    return len(_HANGUL.findall(text)) / letters if letters else 0.0
+
+
 def looks_korean(text: str) -> bool:
-    """True when most letters of the text are Hangul."""
-    sample = text[:4000]
-    hangul = len(_HANGUL.findall(sample))
-    letters = len(_LETTER.findall(sample)) or 1
-    return hangul / letters > 0.3
+    """True when the text (its first 4,000 characters) is Korean enough to be read as
+    Korean: more than 30 % of its letters are Hangul (English terms are common in it)."""
+    return hangul_share(text[:4000]) > 0.3
 
 
 def shorten(text: str, limit: int, *, at_word: bool = True) -> str:
