@@ -383,8 +383,8 @@ def _apply_overrides(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, 
         if not var.startswith(ENV_PREFIX) or "__" not in var:
             continue
         path = [part.lower() for part in var[len(ENV_PREFIX) :].split("__")]
-        if not all(path):
-            continue
+        if len(path) < 2 or not all(path):
+            continue  # not DIGEST_<TABLE>__<KEY> (e.g. DIGEST__X): not a setting
         target = data
         for depth, name in enumerate(path[:-1]):
             target = target.setdefault(name, {})
@@ -443,7 +443,14 @@ def load_settings(
     except ValidationError as exc:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"])
-        source = origin.get(key, where)
+        source = next(
+            (
+                var
+                for name, var in origin.items()
+                if f"{name}.".startswith(f"{key}.") or f"{key}.".startswith(f"{name}.")
+            ),
+            where,
+        )
         raise ConfigError(f"{source}: {key}: {_describe(dict(err))}") from None
 
     secrets = Secrets(

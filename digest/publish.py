@@ -31,7 +31,7 @@ from digest.providers import (
     check_platform_name,
     make_platform,
 )
-from digest.providers.api import MAX_RETRIES, MAX_WAIT, MaybeDone, NoAnswer
+from digest.providers.api import DEADLINE, MAX_RETRIES, MAX_WAIT, MaybeDone, NoAnswer
 from digest.render import Renderer, block_html
 from digest.send import Notify, confirm_or_refuse, gate_on_check, require_fresh_render
 from digest.workspace import IssueFolder, Workspace, atomic_write
@@ -312,23 +312,27 @@ def _create(
     content: Content,
     notify: Notify,
     sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Remote:
     """Create the draft. A 5xx answer may hide a draft made all the same, so before each
-    new try the draft is looked up by its marker (never two drafts for one issue)."""
+    new try the draft is looked up by its marker (never two drafts for one issue); tries
+    are bounded like every other request (MAX_RETRIES, DEADLINE, MAX_WAIT)."""
     again = (
         f"{PUBLISHED_NAME} was not changed: run the same command again and it finds that draft "
         f"by its marker {content.marker} instead of making a second"
     )
-    for attempt in range(1, MAX_RETRIES + 2):
+    started = clock()
+    for attempt in range(MAX_RETRIES + 1):
         try:
             return platform.save(content, None)
         except MaybeDone as exc:
-            if attempt > MAX_RETRIES or exc.wait > MAX_WAIT:
+            wait = exc.wait(attempt)
+            if attempt >= MAX_RETRIES or wait > min(DEADLINE - (clock() - started), MAX_WAIT):
                 raise PublishError(
-                    f"{exc}, {attempt} attempt(s); it may be down, or the draft may have been "
-                    f"created all the same; {again}"
+                    f"{exc}, {attempt + 1} attempt(s) in {clock() - started:.0f} s; it may be "
+                    f"down, or the draft may have been created all the same; {again}"
                 ) from None
-            sleep(exc.wait)
+            sleep(wait)
             found = _find(platform, content, f"the draft may have been created there; {again}")
             if found is not None:
                 return _adopt(platform, name, content, found, notify)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import fnmatch
 import functools
-import hashlib
 import os
 import re
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -271,17 +271,20 @@ def link_key(link: Link | str) -> str:
 
 def article_key(link: Link, issue_dir: Path) -> str:
     """The article cache's key: the link key of a web link; for a local file its resolved
-    path and a hash of its bytes, so that `articles/a.md` of two issues are two articles and
-    an edited file is read again."""
+    path, size and modification time, so that `articles/a.md` of two issues are two
+    articles and an edited file is read again (nothing is read here: not a device, not a
+    pipe, not a file outside the workspace, which compose refuses before fetching)."""
     if link.local is None and is_web_url(link.url):
         return link_key(link)
     path = local_path(link.url, issue_dir)
     try:
-        assert path is not None
-        data = path.resolve().read_bytes()
-    except (AssertionError, OSError):
-        return link_key(link)  # unreadable: fetching it fails with the reason
-    return f"file:{path.resolve()}#sha256={hashlib.sha256(data).hexdigest()}"
+        resolved = path.resolve() if path is not None else None
+        info = resolved.stat() if resolved is not None else None
+    except (OSError, RuntimeError):
+        info = None
+    if resolved is None or info is None or not stat.S_ISREG(info.st_mode):
+        return link_key(link)  # fetching it fails with the reason
+    return f"file:{resolved}#size={info.st_size}&mtime={info.st_mtime_ns}"
 
 
 def local_path(target: str, base_dir: Path) -> Path | None:

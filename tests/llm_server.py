@@ -435,3 +435,4 @@ class LLMServer:
     def stop(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+        assert not self.httpd.errors, f"the LLM test server failed: {self.httpd.errors[0]}"

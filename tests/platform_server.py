@@ -154,6 +154,7 @@ class FakePlatform:
             self._stopped = True
             self.server.shutdown()
             self.server.server_close()
+            assert not self.server.errors, f"the fake platform failed: {self.server.errors[0]}"
 
     def inject(self, method: str, path: str, answer: Answer, times: int = 1) -> None:
         """Answer the next `times` requests of `method` on a path starting with `path` so."""

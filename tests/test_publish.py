@@ -16,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from digest.cli import app
+from digest.errors import PublishError
 from tests.platform_server import (
     Answer,
     ButtondownServer,
@@ -461,6 +462,31 @@ def test_a_502_to_a_create_that_was_done_leaves_one_draft(
     assert "HTTP 502" in text and "5 attempt(s)" in text and "created all the same" in text
     assert len([c for c in server.calls if c.method == "POST"]) - posts == 5
     assert published(ws) == {} and drafts(server) == []
+
+
+def test_a_failing_create_backs_off_and_looks_up_the_marker_each_time(
+    ws: Path, servers: dict[str, Any]
+) -> None:
+    """No Retry-After: the waits grow like every other retry (not 5 quick tries)."""
+    from digest.providers import make_platform
+    from digest.publish import _create, build_content
+    from digest.workspace import Workspace
+
+    server: ButtondownServer = servers["buttondown"]
+    server.inject("POST", "/v1/emails", Answer(503, {"detail": "Service unavailable"}), times=99)
+    workspace = Workspace.load(explicit=ws)
+    platform = make_platform("buttondown", workspace.settings.publish, workspace.secrets, ws)
+    content = build_content(workspace, workspace.issue("007"), platform.unsubscribe_placeholder)
+    waits: list[float] = []
+    try:
+        with pytest.raises(PublishError, match="5 attempt"):
+            _create(platform, "buttondown", content, print, sleep=waits.append)
+    finally:
+        platform.close()
+    # backoff(n) is 2**n s jittered ±50 %: the last wait is at least 4 s (it was ≤ 1.5 s).
+    assert len(waits) == 4 and waits[-1] >= 4 and sum(waits) >= 7.5, waits
+    lookups = [c for c in server.calls if c.method == "GET" and c.path == "/v1/emails"]
+    assert len(lookups) == 4  # one marker lookup before each new try
 
 
 def test_no_answer_to_create_says_the_draft_may_exist(ws: Path, servers: dict[str, Any]) -> None:

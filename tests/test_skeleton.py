@@ -161,3 +161,12 @@ def test_overrides_reach_the_platform_tables(make_workspace, monkeypatch) -> Non
     result = runner.invoke(app, ["render", "--workspace", str(root)])
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "DIGEST_PUBLISH__LISTMONK__LIST_IDS" in result.output
+    monkeypatch.delenv("DIGEST_PUBLISH__LISTMONK__LIST_IDS")
+
+    # One level too deep names the variable, not digest.toml; DIGEST__X is not a setting.
+    monkeypatch.setenv("DIGEST_LLM__MAX_RETRIES__X", "1")
+    monkeypatch.setenv("DIGEST__X", "1")
+    result = runner.invoke(app, ["render", "--workspace", str(root)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "DIGEST_LLM__MAX_RETRIES__X: llm.max_retries" in " ".join(result.output.split())
+    assert "DIGEST__X" not in result.output

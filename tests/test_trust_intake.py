@@ -220,6 +220,32 @@ def test_the_same_relative_path_in_two_issues_is_two_articles(make_workspace: An
     assert _report(second)["articles/story.html"]["status"] == "ok"  # read, not cached
 
 
+def test_a_device_in_links_yaml_is_never_read(make_workspace: Any) -> None:
+    """/dev/zero: refused by compose, listed by status; never read (memory capped at 1 GB,
+    the old cache key read it whole)."""
+    import resource
+    import subprocess
+    import sys
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    root, issue = _local_workspace(make_workspace)
+    (issue / "links.yaml").write_text("- articles/story.html\n- /dev/zero\n")
+    for command in (["status"], ["compose", "--offline"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "digest", *command, "-w", str(root)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            preexec_fn=cap,
+        )
+        assert "Traceback" not in done.stderr and "MemoryError" not in done.stderr, done.stderr
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert "outside the workspace" in _report(issue)["/dev/zero"]["error"]
+    assert "A story from a file" in (issue / "draft.md").read_text()
+
+
 # ------------------------------------------------------------ defect 6: digest add of a file
 
 

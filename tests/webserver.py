@@ -148,3 +148,4 @@ class WebServer:
     def stop(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+        assert not self.httpd.errors, f"the test server failed: {self.httpd.errors[0]}"

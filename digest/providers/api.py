@@ -39,11 +39,16 @@ class NoAnswer(PublishError):
 
 
 class MaybeDone(NoAnswer):
-    """HTTP 5xx to a create: it may have been done all the same; `wait` before a new try."""
+    """HTTP 5xx to a create: it may have been done all the same; the platform's Retry-After
+    (seconds, or None) says how long to wait before a new try."""
 
-    def __init__(self, message: str, wait: float) -> None:
+    def __init__(self, message: str, retry_after: float | None) -> None:
         super().__init__(message)
-        self.wait = wait
+        self.retry_after = retry_after
+
+    def wait(self, attempt: int) -> float:
+        """Seconds before try number `attempt + 1`: as the platform asked, else backoff."""
+        return backoff(attempt, BACKOFF_BASE) if self.retry_after is None else self.retry_after
 
 
 class Refused(PublishError):
@@ -138,12 +143,12 @@ class ApiClient:
             reason = error_reason(data, reply.text)
             if status != 429 and status < 500:
                 raise self._refusal(status, reason, what)
-            wait = parse_retry_after(reply.headers.get("retry-after"))
-            wait = backoff(attempt, BACKOFF_BASE) if wait is None else wait
+            asked = parse_retry_after(reply.headers.get("retry-after"))
             if method == "POST" and status != 429:  # 429 is a refusal; a 5xx may be a crash
                 raise MaybeDone(
-                    f"{self.platform} answered HTTP {status} ({reason}) to {what}", wait
+                    f"{self.platform} answered HTTP {status} ({reason}) to {what}", asked
                 )
+            wait = backoff(attempt, BACKOFF_BASE) if asked is None else asked
             left = DEADLINE - (self.clock() - started)
             if attempt >= MAX_RETRIES or wait > min(left, MAX_WAIT):
                 tries = f"{attempt + 1} attempt(s) in {self.clock() - started:.0f} s"
