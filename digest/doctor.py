@@ -16,9 +16,9 @@ from typing import Any, Literal
 
 from digest.config import Secrets, Settings, load_settings, setting_sources
 from digest.draft import read_draft
+from digest.endpoint import format_refused, public_endpoint
 from digest.errors import ConfigError, DigestError
 from digest.links import read_links
-from digest.llm import format_refused, public_endpoint
 from digest.models import Bullet, Issue, Item, Section
 from digest.providers import Content, make_platform, make_provider
 from digest.render import Renderer, builtin_templates_dir

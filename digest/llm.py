@@ -1,19 +1,12 @@
-"""The OpenAI-compatible summarizer: structured output with fallbacks, own retries, a cache.
+"""The OpenAI-compatible summarizer: prompts, one summary or parts and a merge, a cache.
 
-Any endpoint speaking the chat completions API works (OpenAI, Ollama, vLLM, llama.cpp).
-Each request asks for `response_format: json_schema` (strict); an endpoint that refuses it
-gets `json_object` plus the schema, and one that answers prose gets a plain Markdown bullet
-parse; the fallback is remembered for the rest of the run. A reply that fails validation
-gets one repair request. Retries (429, 5xx, timeouts, connection errors) are counted here;
-when they run out, or the model refuses, the item is summarized offline with a warning.
-
-The first request probes the endpoint: the others wait for its answer, or PROBE_GRACE seconds
-at most (a refused connection, a refused key or an unknown model is answered at once; an
-endpoint still silent after that is busy writing an answer, so the others go ahead).
-A refused connection, an unknown host, a refused key (401/403), an unknown model (404) or a
-probe whose retries all ran out makes the endpoint unusable for the rest of the run at once
-(`unavailable` says why, naming the endpoint and the model): every item then falls back
-without another request.
+The requests go through `digest.endpoint.Endpoint` (the client, the first-request probe,
+retries, giving up on an unusable endpoint, tokens and cost, the response format and its
+downgrade from json_schema to json_object to plain text). This module decides what to ask
+and reads the answers: each answer is validated (a JSON reply against the schema, a prose
+reply as a Markdown bullet list), and a reply that fails validation gets one repair request.
+When no answer can be had (retries run out, the model refuses, the endpoint was given up),
+the item is summarized offline with an `llm-fallback` warning.
 
 An article longer than `llm.max_input_chars` is summarized in parts (map: one request per
 part, cut on paragraph boundaries; then one merge request over the parts' bullets); at most
@@ -23,18 +16,12 @@ part, cut on paragraph boundaries; then one merge request over the parts' bullet
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
-import logging
 import re
-import socket
-import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any, TypeVar
 
 from jinja2 import TemplateError
 from pydantic import BaseModel, Field, ValidationError, field_validator
@@ -42,6 +29,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from digest.cache import JsonCache, stable_hash
 from digest.config import LLMSettings, Secrets
 from digest.draft import clean_bullets, clean_inline, default_closing_title, strip_controls
+from digest.endpoint import Endpoint, FormatRefused, ModeChanged, NoAnswer
 from digest.errors import ConfigError
 from digest.models import (
     Article,
@@ -50,34 +38,15 @@ from digest.models import (
     Code,
     Item,
     Link,
-    LLMStats,
     Notice,
     Summary,
     SummaryContext,
 )
 from digest.offline import OfflineSummarizer
-from digest.retry import backoff, retry_after
 from digest.templates import make_environment
-from digest.text import looks_korean, split_sentences
+from digest.text import looks_korean, plural, split_sentences
 
-log = logging.getLogger(__name__)
 T = TypeVar("T")
-Mode = Literal["json_schema", "json_object", "text"]
-_MODES: tuple[Mode, ...] = ("json_schema", "json_object", "text")
-
-# USD per million tokens (input, output), for the cost estimate in report.json.
-PRICES_PER_MTOK: dict[str, tuple[float, float]] = {
-    "gpt-4o-mini": (0.15, 0.60),
-    "gpt-4o": (2.50, 10.00),
-    "gpt-4.1": (2.00, 8.00),
-    "gpt-4.1-mini": (0.40, 1.60),
-    "gpt-4.1-nano": (0.10, 0.40),
-    "o4-mini": (1.10, 4.40),
-    "o3-mini": (1.10, 4.40),
-    "gpt-5": (1.25, 10.00),
-    "gpt-5-mini": (0.25, 2.00),
-    "gpt-5-nano": (0.05, 0.40),
-}
 
 LANGUAGE_NAMES = {
     "ko": "Korean (한국어)",
@@ -154,18 +123,6 @@ class ClosingDraft(BaseModel):
 
 class _BadReply(Exception):
     """The reply cannot be used as it is (a repair request may fix it)."""
-
-
-class _Failure(Exception):
-    """No LLM answer for this item; the message says why in plain words."""
-
-
-class _FormatRefused(Exception):
-    """The endpoint does not accept this response_format."""
-
-
-class _ModeChanged(Exception):
-    """Another request downgraded the response format while this one waited its turn."""
 
 
 def _bullet_schema(depth: int) -> dict[str, Any]:
@@ -349,55 +306,10 @@ def parse_closing_markdown(content: str) -> ClosingDraft:
     return ClosingDraft(bullets=lines)
 
 
-def format_refused(status: int, message: str) -> bool:
-    if status not in (400, 422, 500, 501):
-        return False
-    return bool(re.search(r"response_format|json_schema|json_object|'text'", message))
-
-
-def _connect_cause(exc: BaseException) -> BaseException | None:
-    """The refused connection or failed name lookup under a connection error, if that is it."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, (ConnectionRefusedError, socket.gaierror)):
-            return current
-        current = current.__cause__ or current.__context__
-    return None
-
-
-def public_endpoint(base_url: str | None) -> str:
-    """The endpoint's URL as it may be shown: no user, password, query or fragment."""
-    url = base_url or "https://api.openai.com/v1"
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", "")) or url
-
-
-def is_openai_endpoint(base_url: str | None) -> bool:
-    """True for OpenAI's own API, the only endpoint whose prices the built-in table knows."""
-    if not base_url:
-        return True
-    return (urlsplit(base_url).hostname or "").lower() == "api.openai.com"
-
-
-def _plural(count: int, word: str) -> str:
-    if count == 1:
-        return f"{count} {word}"
-    return f"{count} {word[:-1]}ies" if word.endswith("y") else f"{count} {word}s"
-
-
-PROBE_GRACE = 2.0  # seconds the other requests wait for the first request's answer
-
-
 class OpenAISummarizer:
     """Summaries from any OpenAI-compatible chat completions endpoint."""
 
     name = "openai"
-    probe_grace = PROBE_GRACE
 
     def __init__(
         self,
@@ -411,23 +323,10 @@ class OpenAISummarizer:
         backoff: float = 1.0,
     ) -> None:
         self.settings = settings
-        self.base_url = base_url
-        self._key = secrets.openai_api_key.get_secret_value() if secrets.openai_api_key else None
-        self.stats = LLMStats(provider="openai", model=settings.model)
+        key = secrets.openai_api_key.get_secret_value() if secrets.openai_api_key else None
+        self.endpoint = Endpoint(settings, key, base_url=base_url, client=client, backoff=backoff)
+        self.stats = self.endpoint.stats
         self.cache = JsonCache(cache_dir)
-        self.backoff = backoff
-        self.mode: Mode = "json_schema"
-        self._client = client
-        self._client_task: asyncio.Future[Any] | None = None
-        self._own_client = client is None
-        self._preloader: threading.Thread | None = None
-        self._preloaded: Any = None
-        self._semaphore = asyncio.Semaphore(settings.concurrency)
-        self._probe_started = False
-        self._probe_over = asyncio.Event()
-        self._endpoint_answered = False
-        self._disabled: str | None = None
-        self.endpoint = public_endpoint(base_url)
         self._offline = OfflineSummarizer()
         self._env = make_environment(templates_dir, trim_blocks=False)
         self._merge_hash = stable_hash(
@@ -439,13 +338,6 @@ class OpenAISummarizer:
                 for name in ("summary_system.md.j2", "summary_user.md.j2")
             )
         )
-        price = PRICES_PER_MTOK.get(settings.model) if is_openai_endpoint(base_url) else None
-        self._price = (
-            (settings.price_input_per_mtok, settings.price_output_per_mtok)
-            if settings.price_input_per_mtok is not None
-            or settings.price_output_per_mtok is not None
-            else price
-        )
 
     def _render(self, name: str, **values: Any) -> str:
         try:
@@ -455,242 +347,29 @@ class OpenAISummarizer:
                 f"templates/prompts/{name}: {exc}; fix or delete the override"
             ) from None
 
-    def _redact(self, text: str) -> str:
-        return text.replace(self._key, "***") if self._key else text
-
     def describe(self) -> str:
         """Which summarizer, model and endpoint this run uses (said when compose starts)."""
-        return f"LLM {self.settings.model!r} at {self.endpoint}"
+        return f"LLM {self.settings.model!r} at {self.endpoint.url}"
 
     @property
     def unavailable(self) -> str | None:
         """Why the endpoint was given up for this run (every later item falls back), or None."""
-        return self._disabled
+        return self.endpoint.unavailable
 
-    def _give_up(self, problem: str, check: str) -> _Failure:
-        """Stop using the endpoint for the rest of the run; the failure says what to check."""
-        self._disabled = (
-            f"LLM endpoint {self.endpoint} (model {self.settings.model!r}): {problem}; {check}"
-        )
-        return _Failure(self._disabled)
+    @property
+    def probe_grace(self) -> float:
+        """Seconds the other requests wait for the first request's answer."""
+        return self.endpoint.probe_grace
 
-    # ------------------------------------------------------------ transport
-
-    def _make_client(self) -> Any:
-        import openai
-
-        client = openai.AsyncOpenAI(
-            api_key=self._key or "not-needed",
-            base_url=self.base_url or None,
-            max_retries=0,
-            timeout=self.settings.timeout,
-        )
-        _ = client.chat.completions  # loads the resource modules now, not on the first request
-        return client
+    @probe_grace.setter
+    def probe_grace(self, seconds: float) -> None:
+        self.endpoint.probe_grace = seconds
 
     def prepare(self) -> None:
-        """Start importing openai in the background (compose calls this when pages must be
-        fetched, so the ~0.5 s import overlaps the fetching; a fully cached run skips it)."""
-        if self._client is None and self._preloader is None and self._preloaded is None:
-            self._preload()
+        """Start importing openai in the background (see Endpoint.prepare)."""
+        self.endpoint.prepare()
 
-    def _preload(self) -> None:
-        """Import openai and make the client in a daemon thread, while pages are fetched."""
-
-        def run() -> None:
-            try:
-                self._preloaded = self._make_client()
-            except Exception:  # noqa: BLE001 - made again, with its error, on first use
-                self._preloaded = None
-
-        self._preloader = threading.Thread(target=run, name="digest-openai-import", daemon=True)
-        self._preloader.start()
-
-    def _ready_client(self) -> Any:
-        if self._preloader is not None:
-            self._preloader.join()
-            self._preloader = None
-            if self._preloaded is not None:
-                return self._preloaded
-        return self._make_client()
-
-    async def _get_client(self) -> Any:
-        """The client, made once; openai is imported off the event loop (it takes ~0.5 s)."""
-        if self._client is None:
-            if self._client_task is None:
-                self._client_task = asyncio.ensure_future(asyncio.to_thread(self._ready_client))
-            client = await self._client_task
-            if self._client is None:
-                self._client = client
-        return self._client
-
-    def _account(self, usage: Any) -> None:
-        if usage is not None:
-            self.stats.input_tokens += int(getattr(usage, "prompt_tokens", 0) or 0)
-            self.stats.output_tokens += int(getattr(usage, "completion_tokens", 0) or 0)
-        if self._price is not None:
-            price_in, price_out = self._price
-            self.stats.estimated_cost_usd = round(
-                self.stats.input_tokens * (price_in or 0) / 1e6
-                + self.stats.output_tokens * (price_out or 0) / 1e6,
-                8,
-            )
-
-    async def _request(
-        self, messages: list[dict[str, str]], response_format: dict[str, Any] | None, mode: Mode
-    ) -> Any:
-        """One chat completion; the first one probes the endpoint while the others wait."""
-        if self._disabled:
-            raise _Failure(self._disabled)
-        if not self._endpoint_answered:
-            if not self._probe_started:
-                self._probe_started = True
-                try:
-                    return await self._attempts(messages, response_format, mode, probing=True)
-                finally:
-                    self._probe_over.set()
-            await self._get_client()  # the grace counts from when the probe can be sent
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._probe_over.wait(), self.probe_grace)
-        return await self._attempts(messages, response_format, mode, probing=False)
-
-    async def _attempts(
-        self,
-        messages: list[dict[str, str]],
-        response_format: dict[str, Any] | None,
-        mode: Mode,
-        *,
-        probing: bool,
-    ) -> Any:
-        """One chat completion, retried on 429/5xx/timeouts/connection errors; the message."""
-        if self._disabled:
-            raise _Failure(self._disabled)
-        client = await self._get_client()
-        import openai
-
-        extra: dict[str, Any] = {"response_format": response_format} if response_format else {}
-        attempt = 0
-        while True:
-            wait: float | None = None
-            try:
-                return await self._complete(client, messages, extra, mode)
-            except openai.APIStatusError as exc:
-                reason = self._status_failure(exc, response_format)
-                wait = retry_after(exc.response.headers)
-            except openai.APITimeoutError:
-                reason = f"timeout after {self.settings.timeout:g} s"
-            except openai.APIConnectionError as exc:
-                reason = self._connection_failure(exc, probing)
-            if attempt >= self.settings.max_retries:
-                done = (
-                    f"{reason} after {_plural(attempt, 'retry')} "
-                    f"(llm.max_retries = {self.settings.max_retries})"
-                )
-                if probing or reason.startswith("could not connect"):
-                    raise self._give_up(
-                        f"no answer to the first request: {done}" if probing else done,
-                        "check that the endpoint works, or compose with --offline",
-                    )
-                raise _Failure(done)
-            attempt += 1
-            self.stats.retries += 1
-            wait = backoff(attempt - 1, self.backoff) if wait is None else wait
-            log.info("LLM request: %s; retry %d in %.1f s", reason, attempt, wait)
-            await asyncio.sleep(wait)
-
-    async def _complete(
-        self, client: Any, messages: list[dict[str, str]], extra: dict[str, Any], mode: Mode
-    ) -> Any:
-        """One request in its turn; the model's message (openai's errors pass through)."""
-        async with self._semaphore:
-            if self._disabled:  # given up while this one waited its turn
-                raise _Failure(self._disabled)
-            if _MODES.index(self.mode) > _MODES.index(mode):
-                raise _ModeChanged
-            self.stats.requests += 1
-            started = time.monotonic()
-            log.debug(
-                "POST %s/chat/completions model=%s response_format=%s (%d characters)",
-                self.endpoint,
-                self.settings.model,
-                mode if extra else "text",
-                sum(len(m["content"]) for m in messages),
-            )
-            response = await client.chat.completions.create(
-                model=self.settings.model, messages=messages, **extra
-            )
-        self._endpoint_answered = True
-        usage = getattr(response, "usage", None)
-        log.debug(
-            "chat completion in %.2f s: %s in / %s out tokens",
-            time.monotonic() - started,
-            getattr(usage, "prompt_tokens", "?"),
-            getattr(usage, "completion_tokens", "?"),
-        )
-        self._account(usage)
-        if not response.choices:
-            raise _Failure("the model returned an empty answer")
-        return response.choices[0].message
-
-    def _status_failure(self, exc: Any, response_format: dict[str, Any] | None) -> str:
-        """Why an HTTP error answer failed, when a retry may help; else raise what ends it."""
-        status = exc.status_code
-        message = self._redact(str(getattr(exc, "message", "") or ""))
-        if response_format and format_refused(status, message):
-            self._endpoint_answered = True
-            raise _FormatRefused(message) from None
-        if status in (401, 403):
-            raise self._give_up(
-                f"HTTP {status}, the API key was refused",
-                "check OPENAI_API_KEY (in the environment or .env)",
-            ) from None
-        if status == 404:
-            raise self._give_up(
-                "HTTP 404, the model was not found or the base URL is wrong",
-                "check llm.model and llm.base_url / OPENAI_BASE_URL",
-            ) from None
-        if status == 429 and "insufficient_quota" in str(getattr(exc, "code", "") or ""):
-            raise self._give_up(
-                "HTTP 429, the account's quota is used up", "check the plan and billing"
-            ) from None
-        if status not in (408, 409, 429) and status < 500:
-            self._endpoint_answered = True
-            raise _Failure(f"HTTP {status} from the endpoint: {message[:200]}") from None
-        return f"HTTP {status}"
-
-    def _connection_failure(self, exc: Exception, probing: bool) -> str:
-        """Why a connection failed, when a retry may help; a first request gives up at once."""
-        cause = _connect_cause(exc)
-        if probing and isinstance(cause, ConnectionRefusedError):
-            raise self._give_up(
-                "connection refused",
-                "check that the server is running and llm.base_url / OPENAI_BASE_URL",
-            ) from None
-        if probing and isinstance(cause, socket.gaierror):
-            raise self._give_up(
-                f"the host name does not resolve ({cause.strerror or cause})",
-                "check llm.base_url / OPENAI_BASE_URL and the network",
-            ) from None
-        return "could not connect to the endpoint"
-
-    def _response_format(
-        self, mode: Mode, schema: dict[str, Any], name: str
-    ) -> dict[str, Any] | None:
-        if mode == "json_schema":
-            return {
-                "type": "json_schema",
-                "json_schema": {"name": name, "strict": True, "schema": schema},
-            }
-        if mode == "json_object":
-            return {"type": "json_object", "schema": schema}
-        return None
-
-    def _downgrade(self, mode: Mode) -> None:
-        """Use the next weaker response format for the rest of the run."""
-        following = _MODES[min(_MODES.index(mode) + 1, len(_MODES) - 1)]
-        if _MODES.index(following) > _MODES.index(self.mode):
-            log.info("the endpoint does not take response_format %s; using %s", mode, following)
-            self.mode = following
+    # ------------------------------------------------------------ asking
 
     async def _answer(
         self,
@@ -705,7 +384,7 @@ class OpenAISummarizer:
         repair: list[dict[str, str]] = []
         user = self._render(user_template or f"{kind}_user.md.j2", **values)
         while True:
-            mode = self.mode
+            mode = self.endpoint.mode
             output = "text" if mode == "text" else "json"
             system = self._render(f"{kind}_system.md.j2", output=output, **values["shared"])
             messages = [
@@ -714,34 +393,34 @@ class OpenAISummarizer:
                 *repair,
             ]
             try:
-                response_format = self._response_format(mode, schema, kind)
-                message = await self._request(messages, response_format, mode)
-            except _FormatRefused:
-                self._downgrade(mode)
+                response_format = self.endpoint.response_format(mode, schema, kind)
+                message = await self.endpoint.chat(messages, response_format, mode)
+            except FormatRefused:
+                self.endpoint.downgrade(mode)
                 continue
-            except _ModeChanged:
+            except ModeChanged:
                 continue
             refused = getattr(message, "refusal", None)
             if refused:
-                raise _Failure(f"the model refused: {self._redact(_clean(refused))[:160]}")
+                raise NoAnswer(f"the model refused: {self.endpoint.redact(_clean(refused))[:160]}")
             content = (message.content or "").strip()
             if not content:
-                raise _Failure("the model returned an empty answer")
+                raise NoAnswer("the model returned an empty answer")
             if not _looks_json(content) and _REFUSAL.match(content):
-                raise _Failure(f"the model refused: {_clean(content)[:160]}")
+                raise NoAnswer(f"the model refused: {_clean(content)[:160]}")
             try:
                 if mode == "text":
                     return parse_text(content)
                 if not _looks_json(content):
                     if mode == "json_schema":  # the endpoint ignores response_format: ask again
-                        self._downgrade(mode)
+                        self.endpoint.downgrade(mode)
                         continue
-                    self._downgrade(mode)
+                    self.endpoint.downgrade(mode)
                     return parse_text(content)
                 return parse_json(content)
             except _BadReply as exc:
                 if repair or mode == "text":
-                    raise _Failure(f"the model's answer could not be used: {exc}") from None
+                    raise NoAnswer(f"the model's answer could not be used: {exc}") from None
                 error = str(exc)
                 repair = [
                     {"role": "assistant", "content": content},
@@ -781,7 +460,7 @@ class OpenAISummarizer:
             *warnings,
             Notice(
                 code=Code.LLM_FALLBACK,
-                message=f"LLM summary failed ({self._redact(why)}); "
+                message=f"LLM summary failed ({self.endpoint.redact(why)}); "
                 "fell back to the offline summarizer",
             ),
             *summary.warnings,
@@ -803,7 +482,7 @@ class OpenAISummarizer:
                 Notice(
                     code=Code.ARTICLE_CUT,
                     message=f"article cut to {read:,} of {len(article.text):,} characters for "
-                    f"the LLM: {_plural(len(parts), 'part')} of at most {limit:,} "
+                    f"the LLM: {plural(len(parts), 'part')} of at most {limit:,} "
                     f"(llm.max_input_chars = {limit}, llm.max_parts = {max_parts}); "
                     "the rest was not summarized",
                 )
@@ -832,7 +511,7 @@ class OpenAISummarizer:
                 draft = await self._summary_of(values, parts[0], 1, 1, was_cut, ctx)
             else:
                 draft = await self._summary_in_parts(values, parts, was_cut, ctx)
-        except _Failure as exc:
+        except NoAnswer as exc:
             return self._fallback(article, link, ctx, str(exc), warnings)
         summary = self._summary(draft, article, link, ctx, warnings)
         await asyncio.to_thread(self.cache.set, key, summary.model_dump(mode="json"))
@@ -868,8 +547,8 @@ class OpenAISummarizer:
                 return await self._summary_of(
                     values, text, index + 1, count, cut and index == count - 1, ctx
                 )
-            except _Failure as exc:
-                raise _Failure(f"part {index + 1} of {count}: {exc}") from None
+            except NoAnswer as exc:
+                raise NoAnswer(f"part {index + 1} of {count}: {exc}") from None
 
         answers = await asyncio.gather(
             *(one(i, text) for i, text in enumerate(parts)), return_exceptions=True
@@ -892,8 +571,8 @@ class OpenAISummarizer:
                 lambda c: parse_markdown(c, names),
                 user_template="merge_user.md.j2",
             )
-        except _Failure as exc:
-            raise _Failure(f"merging the {count} parts: {exc}") from None
+        except NoAnswer as exc:
+            raise NoAnswer(f"merging the {count} parts: {exc}") from None
 
     def _summary(
         self,
@@ -940,7 +619,7 @@ class OpenAISummarizer:
             draft = await self._answer(
                 "conclusion", values, CLOSING_SCHEMA, parse_closing_json, parse_closing_markdown
             )
-        except _Failure:
+        except NoAnswer:
             return None
         closing = [Bullet(text=_clean(b)) for b in draft.bullets if _clean(b)]
         return Closing(title=default_closing_title(ctx.language), bullets=closing)
@@ -949,43 +628,7 @@ class OpenAISummarizer:
 
     async def embed(self, texts: list[str], model: str) -> list[list[float]] | None:
         """Embeddings of texts in one request (retried like chat requests); None on failure."""
-        if self._disabled or not texts:
-            return None
-        client = await self._get_client()
-        import openai
-
-        for attempt in range(self.settings.max_retries + 1):
-            try:
-                async with self._semaphore:
-                    self.stats.requests += 1
-                    response = await client.embeddings.create(model=model, input=texts)
-            except openai.APIStatusError as exc:
-                if exc.status_code in (401, 403):
-                    self._give_up(
-                        f"HTTP {exc.status_code}, the API key was refused",
-                        "check OPENAI_API_KEY (in the environment or .env)",
-                    )
-                if exc.status_code not in (408, 409, 429) and exc.status_code < 500:
-                    return None
-            except openai.APITimeoutError:
-                pass
-            except openai.APIConnectionError as exc:
-                if _connect_cause(exc) is not None:  # refused, or the host does not resolve
-                    self._give_up(
-                        f"cannot connect ({_connect_cause(exc)})",
-                        "check that the server is running and llm.base_url / OPENAI_BASE_URL",
-                    )
-                    return None
-            else:
-                usage = getattr(response, "usage", None)
-                if usage is not None:
-                    self.stats.input_tokens += int(getattr(usage, "prompt_tokens", 0) or 0)
-                rows = sorted(response.data, key=lambda row: row.index)
-                return [list(row.embedding) for row in rows]
-            if attempt < self.settings.max_retries:
-                self.stats.retries += 1
-                await asyncio.sleep(backoff(attempt, self.backoff))
-        return None
+        return await self.endpoint.embed(texts, model)
 
     async def score_batch(
         self, focus: str, candidates: list[dict[str, Any]], sections: list[dict[str, str]]
@@ -1035,24 +678,9 @@ class OpenAISummarizer:
 
         try:
             return await self._answer("triage", values, schema, parse, parse)
-        except _Failure:
+        except NoAnswer:
             return None
 
     async def aclose(self) -> None:
         """Close the HTTP client if this summarizer made it (also one preloaded but unused)."""
-        if self._preloader is not None:
-            await asyncio.to_thread(self._preloader.join)
-            self._preloader = None
-            if self._preloaded is not None and self._client is None:
-                await self._preloaded.close()
-        self._preloaded = None
-        if self._client is not None and self._own_client:
-            await self._client.close()
-        self._client = None if self._own_client else self._client
-        self._client_task = None
-        # The next run (a new event loop) probes the endpoint again.
-        self._semaphore = asyncio.Semaphore(self.settings.concurrency)
-        self._probe_started = False
-        self._probe_over = asyncio.Event()
-        self._endpoint_answered = False
-        self._disabled = None
+        await self.endpoint.aclose()

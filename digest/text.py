@@ -72,3 +72,10 @@ def display_width(text: str) -> int:
     from rich.cells import cell_len
 
     return cell_len(text)
+
+
+def plural(count: int, word: str) -> str:
+    """The count and the word, plural unless the count is one ("1 retry", "3 parts")."""
+    if count == 1:
+        return f"{count} {word}"
+    return f"{count} {word[:-1]}ies" if word.endswith("y") else f"{count} {word}s"

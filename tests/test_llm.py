@@ -204,11 +204,11 @@ def test_unreadable_retry_after_is_ignored_not_raised(llm: LLMServer) -> None:
 
 def test_a_preloaded_but_unused_client_is_closed(llm: LLMServer) -> None:
     summarizer = OpenAISummarizer(LLMSettings(model="gpt-4o-mini"), Secrets(), base_url=llm.url)
-    assert summarizer._preloader is None, "nothing is imported until compose asks"
+    assert summarizer.endpoint._preloader is None, "nothing is imported until compose asks"
     summarizer.prepare()
-    assert summarizer._preloader is not None
-    summarizer._preloader.join()
-    preloaded = summarizer._preloaded
+    assert summarizer.endpoint._preloader is not None
+    summarizer.endpoint._preloader.join()
+    preloaded = summarizer.endpoint._preloaded
     asyncio.run(summarizer.aclose())
     assert preloaded is not None and preloaded.is_closed()
 
