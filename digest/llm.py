@@ -2,9 +2,10 @@
 
 The requests go through `digest.endpoint.Endpoint` (the client, the first-request probe,
 retries, giving up on an unusable endpoint, tokens and cost, the response format and its
-downgrade from json_schema to json_object to plain text). This module decides what to ask
-and reads the answers: each answer is validated (a JSON reply against the schema, a prose
-reply as a Markdown bullet list), and a reply that fails validation gets one repair request.
+downgrade from json_schema to json_object to plain text); the answers are read by
+`digest.replies` (a JSON reply against its schema, a prose reply as a Markdown bullet list).
+This module decides what to ask: the prompts (data delimited, look-alike delimiters defused),
+and one repair request for a reply that fails validation.
 When no answer can be had (retries run out, the model refuses, the endpoint was given up),
 the item is summarized offline with an `llm-fallback` warning.
 
@@ -24,11 +25,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from jinja2 import TemplateError
-from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from digest.cache import JsonCache, stable_hash
 from digest.config import LLMSettings, Secrets
-from digest.draft import clean_bullets, clean_inline, default_closing_title, strip_controls
+from digest.draft import default_closing_title
 from digest.endpoint import Endpoint, FormatRefused, ModeChanged, NoAnswer
 from digest.errors import ConfigError
 from digest.models import (
@@ -43,8 +43,24 @@ from digest.models import (
     SummaryContext,
 )
 from digest.offline import OfflineSummarizer
+from digest.replies import (
+    CLOSING_SCHEMA,
+    BadReply,
+    SummaryDraft,
+    clean_line,
+    is_refusal,
+    looks_json,
+    parse_closing_json,
+    parse_closing_markdown,
+    parse_markdown,
+    parse_scores,
+    parse_summary_json,
+    scores_schema,
+    summary_schema,
+    to_bullets,
+)
 from digest.templates import make_environment
-from digest.text import looks_korean, plural, split_sentences
+from digest.text import looks_korean, plural
 
 T = TypeVar("T")
 
@@ -66,101 +82,6 @@ _DELIMITER = re.compile(
     r"<(\s*/?\s*(?:article|note|title_hint|description|items|candidates|focus|parts|part)\b)",
     re.I,
 )
-_REFUSAL = re.compile(
-    r"^\W*(i'?m sorry|i am sorry|sorry,|i can(?:'|no)t|i can not|i'?m unable|i am unable|"
-    r"i won'?t|as an ai|죄송|요약할 수 없)",
-    re.I,
-)
-_LIST_ITEM = re.compile(r"^(\s*)(?:[-*•+]|\d{1,2}[.)])\s+(.*\S)\s*$")
-
-
-def _bullet_dicts(value: Any) -> Any:
-    """Accept bare strings where the schema wants {"text": ...} bullets."""
-    if isinstance(value, list):
-        return [{"text": v} if isinstance(v, str) else v for v in value]
-    return value
-
-
-class DraftBullet(BaseModel):
-    """A bullet as the model writes it (a bare string is accepted too)."""
-
-    text: str = Field(min_length=1)
-    children: list[DraftBullet] = Field(default_factory=list)
-
-    @field_validator("children", mode="before")
-    @classmethod
-    def _strings(cls, value: Any) -> Any:
-        return [] if value is None else _bullet_dicts(value)
-
-
-class SummaryDraft(BaseModel):
-    """The structured answer for one article."""
-
-    title: str = ""
-    translated_title: str | None = None
-    bullets: list[DraftBullet] = Field(min_length=1)
-    section: str | None = None
-    tags: list[str] = Field(default_factory=list)
-
-    @field_validator("bullets", mode="before")
-    @classmethod
-    def _strings(cls, value: Any) -> Any:
-        return _bullet_dicts(value)
-
-
-class ClosingDraft(BaseModel):
-    """The structured answer for the closing section."""
-
-    bullets: list[str] = Field(min_length=1)
-
-    @field_validator("bullets", mode="before")
-    @classmethod
-    def _texts(cls, value: Any) -> Any:
-        if isinstance(value, list):
-            return [v.get("text", "") if isinstance(v, dict) else v for v in value]
-        return value
-
-
-class _BadReply(Exception):
-    """The reply cannot be used as it is (a repair request may fix it)."""
-
-
-def _bullet_schema(depth: int) -> dict[str, Any]:
-    properties: dict[str, Any] = {"text": {"type": "string"}}
-    if depth > 1:
-        properties["children"] = {"type": "array", "items": _bullet_schema(depth - 1)}
-    return {
-        "type": "object",
-        "properties": properties,
-        "required": list(properties),
-        "additionalProperties": False,
-    }
-
-
-def summary_schema(section_names: list[str]) -> dict[str, Any]:
-    """The strict JSON schema of one summary; `section` is an enum of the configured sections."""
-    properties: dict[str, Any] = {
-        "title": {"type": "string"},
-        "translated_title": {"type": ["string", "null"]},
-        "bullets": {"type": "array", "items": _bullet_schema(3)},
-    }
-    if section_names:
-        properties["section"] = {"type": "string", "enum": list(section_names)}
-    properties["tags"] = {"type": "array", "items": {"type": "string"}}
-    return {
-        "type": "object",
-        "properties": properties,
-        "required": list(properties),
-        "additionalProperties": False,
-    }
-
-
-CLOSING_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {"bullets": {"type": "array", "items": {"type": "string"}}},
-    "required": ["bullets"],
-    "additionalProperties": False,
-}
 
 
 def neutralize(text: str) -> str:
@@ -190,120 +111,6 @@ def split_parts(text: str, limit: int, max_parts: int) -> tuple[list[str], bool]
         parts.append(part)
         rest = rest[len(part) :].lstrip() if was_cut else ""
     return parts, bool(rest)
-
-
-def _clean(text: str) -> str:
-    """One line of the model's text: no control characters, list marker or bold wrapper."""
-    text = re.sub(r"\s+", " ", strip_controls(text or "")).strip()
-    text = re.sub(r"^(?:[-*•+]|\d{1,2}[.)])\s+", "", text)
-    return re.sub(r"^\*\*(.+)\*\*$", r"\1", text).strip()
-
-
-def _bullets(drafts: list[DraftBullet]) -> list[Bullet]:
-    """The model's bullets as draft bullets: list markers stripped, four levels at most."""
-    bullets = [Bullet.model_validate(d.model_dump()) for d in drafts]
-    return clean_bullets(bullets, lambda text: clean_inline(_clean(text)), max_depth=3)
-
-
-def _strip_fence(content: str) -> str:
-    fenced = re.match(r"^\s*```[\w-]*\s*\n(.*?)\n?```\s*$", content, re.S)
-    return fenced.group(1) if fenced else content
-
-
-def _looks_json(content: str) -> bool:
-    return content.lstrip().startswith(("{", "[", "```"))
-
-
-def _load_json(content: str) -> Any:
-    text = _strip_fence(content).strip()
-    start, end = text.find("{"), text.rfind("}")
-    if start >= 0 and end > start:
-        text = text[start : end + 1]
-    try:
-        return json.loads(text, strict=False)
-    except ValueError as exc:
-        raise _BadReply(f"the answer is not valid JSON ({exc})") from None
-
-
-def _validation_message(exc: ValidationError) -> str:
-    parts = []
-    for error in exc.errors()[:4]:
-        where = ".".join(str(p) for p in error["loc"]) or "the object"
-        parts.append(f"{where}: {error['msg']}")
-    return "; ".join(parts)
-
-
-def parse_summary_json(content: str, section_names: list[str]) -> SummaryDraft:
-    """Validate a JSON answer against the summary schema (lenient about bare strings)."""
-    data = _load_json(content)
-    try:
-        draft = SummaryDraft.model_validate(data)
-    except ValidationError as exc:
-        raise _BadReply(f"it does not match the schema ({_validation_message(exc)})") from None
-    if not _bullets(draft.bullets):
-        raise _BadReply("it has no non-empty bullets")
-    if section_names and draft.section not in section_names:
-        raise _BadReply(f"section must be one of {section_names}, got {draft.section!r}")
-    return draft
-
-
-def parse_markdown(content: str, section_names: list[str]) -> SummaryDraft:
-    """Read a plain-text answer: an optional `# title`, `Section:` line and nested bullets."""
-    title = ""
-    section = None
-    roots: list[DraftBullet] = []
-    stack: list[tuple[int, DraftBullet]] = []
-    prose: list[str] = []
-    for line in _strip_fence(content).splitlines():
-        if not line.strip():
-            continue
-        heading = re.match(r"^\s*#{1,6}\s+(.*\S)", line)
-        if heading and not title and not roots:
-            title = _clean(heading.group(1))
-            continue
-        named = re.match(r"^\s*\**(?:section|섹션)\**\s*:\s*\**(.+?)\**\s*$", line, re.I)
-        if named:
-            section = named.group(1).strip()
-            continue
-        item = _LIST_ITEM.match(line.expandtabs(4))
-        if not item:
-            prose.append(line.strip())
-            continue
-        indent = len(item.group(1))
-        bullet = DraftBullet(text=item.group(2))
-        while stack and stack[-1][0] >= indent:
-            stack.pop()
-        (stack[-1][1].children if stack else roots).append(bullet)
-        stack.append((indent, bullet))
-    if not roots:
-        sentences = [s for p in prose for s in split_sentences(p) if not s.endswith(":")]
-        roots = [DraftBullet(text=s) for s in sentences[:5]]
-    if not roots:
-        raise _BadReply("the answer holds no bullets")
-    if section not in section_names:
-        section = section_names[0] if section_names else None
-    return SummaryDraft(title=title, bullets=roots, section=section)
-
-
-def parse_closing_json(content: str) -> ClosingDraft:
-    """Validate the closing answer."""
-    try:
-        draft = ClosingDraft.model_validate(_load_json(content))
-    except ValidationError as exc:
-        raise _BadReply(f"it does not match the schema ({_validation_message(exc)})") from None
-    if not [b for b in draft.bullets if _clean(b)]:
-        raise _BadReply("it has no non-empty bullets")
-    return draft
-
-
-def parse_closing_markdown(content: str) -> ClosingDraft:
-    """Read closing bullets from plain text."""
-    lines = [m.group(2) for m in map(_LIST_ITEM.match, content.splitlines()) if m]
-    if not lines:
-        lines = [s for s in split_sentences(content) if s][:4]
-    if not lines:
-        raise _BadReply("the answer holds no bullets")
-    return ClosingDraft(bullets=lines)
 
 
 class OpenAISummarizer:
@@ -402,23 +209,25 @@ class OpenAISummarizer:
                 continue
             refused = getattr(message, "refusal", None)
             if refused:
-                raise NoAnswer(f"the model refused: {self.endpoint.redact(_clean(refused))[:160]}")
+                raise NoAnswer(
+                    f"the model refused: {self.endpoint.redact(clean_line(refused))[:160]}"
+                )
             content = (message.content or "").strip()
             if not content:
                 raise NoAnswer("the model returned an empty answer")
-            if not _looks_json(content) and _REFUSAL.match(content):
-                raise NoAnswer(f"the model refused: {_clean(content)[:160]}")
+            if is_refusal(content):
+                raise NoAnswer(f"the model refused: {clean_line(content)[:160]}")
             try:
                 if mode == "text":
                     return parse_text(content)
-                if not _looks_json(content):
+                if not looks_json(content):
                     if mode == "json_schema":  # the endpoint ignores response_format: ask again
                         self.endpoint.downgrade(mode)
                         continue
                     self.endpoint.downgrade(mode)
                     return parse_text(content)
                 return parse_json(content)
-            except _BadReply as exc:
+            except BadReply as exc:
                 if repair or mode == "text":
                     raise NoAnswer(f"the model's answer could not be used: {exc}") from None
                 error = str(exc)
@@ -502,9 +311,9 @@ class OpenAISummarizer:
             "url": article.final_url
             if article.final_url.startswith(("http://", "https://"))
             else "",
-            "title_hint": neutralize(_clean(link.title or article.title or "")),
-            "description": neutralize(_clean(link.description or article.description or "")),
-            "note": neutralize(_clean(link.note or "")),
+            "title_hint": neutralize(clean_line(link.title or article.title or "")),
+            "description": neutralize(clean_line(link.description or article.description or "")),
+            "note": neutralize(clean_line(link.note or "")),
         }
         try:
             if len(parts) == 1:
@@ -565,7 +374,7 @@ class OpenAISummarizer:
         try:
             return await self._answer(
                 "summary",
-                {**values, "parts": [{"bullets": shown(_bullets(d.bullets))} for d in drafts]},
+                {**values, "parts": [{"bullets": shown(to_bullets(d.bullets))} for d in drafts]},
                 summary_schema(names),
                 lambda c: parse_summary_json(c, names),
                 lambda c: parse_markdown(c, names),
@@ -582,19 +391,19 @@ class OpenAISummarizer:
         ctx: SummaryContext,
         warnings: list[Notice],
     ) -> Summary:
-        title = _clean(article.title or link.title or draft.title) or article.final_url
-        translated = _clean(draft.translated_title or "") or None
+        title = clean_line(article.title or link.title or draft.title) or article.final_url
+        translated = clean_line(draft.translated_title or "") or None
         same_language = (article.language or "").split("-")[0].lower() == ctx.language or (
             ctx.language == "ko" and looks_korean(article.text)
         )
         if translated and (same_language or translated.casefold() == title.casefold()):
             translated = None
         section = (link.section or draft.section) if ctx.sections else link.section
-        tags = [t for t in (_clean(t).lower() for t in draft.tags) if t][:5]
+        tags = [t for t in (clean_line(t).lower() for t in draft.tags) if t][:5]
         return Summary(
             title=title,
             translated_title=translated,
-            bullets=_bullets(draft.bullets),
+            bullets=to_bullets(draft.bullets),
             section=section,
             tags=tags,
             source="llm",
@@ -608,8 +417,8 @@ class OpenAISummarizer:
         shown: list[dict[str, Any]] = []
         budget = self.settings.max_input_chars
         for item in items:
-            title = neutralize(_clean(item.translated_title or item.title))
-            bullets = [neutralize(_clean(b.text)) for b in item.bullets]
+            title = neutralize(clean_line(item.translated_title or item.title))
+            bullets = [neutralize(clean_line(b.text)) for b in item.bullets]
             budget -= len(title) + sum(len(b) + 3 for b in bullets)
             if budget < 0:
                 break
@@ -621,7 +430,7 @@ class OpenAISummarizer:
             )
         except NoAnswer:
             return None
-        closing = [Bullet(text=_clean(b)) for b in draft.bullets if _clean(b)]
+        closing = [Bullet(text=clean_line(b)) for b in draft.bullets if clean_line(b)]
         return Closing(title=default_closing_title(ctx.language), bullets=closing)
 
     # ------------------------------------------------------------ triage (digest.triage.Judge)
@@ -634,50 +443,19 @@ class OpenAISummarizer:
         self, focus: str, candidates: list[dict[str, Any]], sections: list[dict[str, str]]
     ) -> list[dict[str, Any]] | None:
         """Scores 0-100 with a reason (and a section) for a batch of titles and ledes."""
-        names = [s["name"] for s in sections]
-        row: dict[str, Any] = {
-            "id": {"type": "integer"},
-            "score": {"type": "integer"},
-            "reason": {"type": "string"},
-        }
-        if names:
-            row["section"] = {"type": "string", "enum": names}
-        schema = {
-            "type": "object",
-            "properties": {
-                "scores": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "properties": row,
-                        "required": list(row),
-                        "additionalProperties": False,
-                    },
-                }
-            },
-            "required": ["scores"],
-            "additionalProperties": False,
-        }
+        schema = scores_schema([s["name"] for s in sections])
         shown = [
             {
                 "id": c["id"],
-                "title": neutralize(_clean(c["title"])),
-                "lede": neutralize(_clean(c.get("lede", ""))),
+                "title": neutralize(clean_line(c["title"])),
+                "lede": neutralize(clean_line(c.get("lede", ""))),
             }
             for c in candidates
         ]
         shared = {"newsletter": "", "sections": sections}
         values = {"shared": shared, "focus": neutralize(focus), "candidates": shown}
-
-        def parse(content: str) -> list[dict[str, Any]]:
-            data = _load_json(content)
-            rows = data.get("scores") if isinstance(data, dict) else None
-            if not isinstance(rows, list) or not rows:
-                raise _BadReply("it has no `scores` list")
-            return [r for r in rows if isinstance(r, dict)]
-
         try:
-            return await self._answer("triage", values, schema, parse, parse)
+            return await self._answer("triage", values, schema, parse_scores, parse_scores)
         except NoAnswer:
             return None
 
