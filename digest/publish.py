@@ -241,7 +241,7 @@ def publish_issue(
         remote = _save(platform, name, content, record, notify)
         _record(folder, name, remote, content)
         if releasing and remote.state != "sent":
-            remote = _release(platform, name, remote, content, when)
+            remote = _release(platform, name, remote, content, when, notify)
             _record(folder, name, remote, content)
     finally:
         platform.close()
@@ -315,40 +315,91 @@ def _create(
     clock: Callable[[], float] = time.monotonic,
 ) -> Remote:
     """Create the draft. A 5xx answer may hide a draft made all the same, so before each
-    new try the draft is looked up by its marker (never two drafts for one issue); tries
-    are bounded like every other request (MAX_RETRIES, DEADLINE, MAX_WAIT)."""
+    new try the draft is looked up by its marker (never two drafts for one issue)."""
     again = (
         f"{PUBLISHED_NAME} was not changed: run the same command again and it finds that draft "
         f"by its marker {content.marker} instead of making a second"
     )
+
+    def settled() -> Remote | None:
+        found = _find(platform, content, f"the draft may have been created there; {again}")
+        return None if found is None else _adopt(platform, name, content, found, notify)
+
+    try:
+        return _until_done(
+            lambda: platform.save(content, None),
+            settled,
+            f"the draft may have been created all the same; {again}",
+            sleep,
+            clock,
+        )
+    except NoAnswer as exc:
+        raise PublishError(f"{exc}; the draft may have been created there; {again}") from None
+
+
+def _until_done(
+    act: Callable[[], Remote],
+    settled: Callable[[], Remote | None],
+    outcome: str,
+    sleep: Callable[[float], None],
+    clock: Callable[[], float],
+) -> Remote:
+    """`act`, tried again after a 5xx that may hide a done request only when `settled` (a
+    look at the platform) finds it not done; bounded like every request (MAX_RETRIES,
+    DEADLINE, MAX_WAIT)."""
     started = clock()
     for attempt in range(MAX_RETRIES + 1):
         try:
-            return platform.save(content, None)
+            return act()
         except MaybeDone as exc:
             wait = exc.wait(attempt)
             if attempt >= MAX_RETRIES or wait > min(DEADLINE - (clock() - started), MAX_WAIT):
                 raise PublishError(
                     f"{exc}, {attempt + 1} attempt(s) in {clock() - started:.0f} s; it may be "
-                    f"down, or the draft may have been created all the same; {again}"
+                    f"down, or {outcome}"
                 ) from None
             sleep(wait)
-            found = _find(platform, content, f"the draft may have been created there; {again}")
-            if found is not None:
-                return _adopt(platform, name, content, found, notify)
-        except NoAnswer as exc:
-            raise PublishError(f"{exc}; the draft may have been created there; {again}") from None
+            done = settled()
+            if done is not None:
+                return done
     raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _release(
-    platform: Platform, name: str, remote: Remote, content: Content, when: dt.datetime | None
+    platform: Platform,
+    name: str,
+    remote: Remote,
+    content: Content,
+    when: dt.datetime | None,
+    notify: Notify,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Remote:
+    """Send or schedule the saved draft. A 5xx may hide a send that happened, so before a
+    new try the platform is asked where the issue is (never sent twice)."""
+    wanted = "scheduled" if when else "sent"
+    verb = "scheduled" if when else "sending"
+    look = f"look at {remote.url or name} before trying again"
+
+    def settled() -> Remote | None:
+        try:
+            found = platform.read(remote, content)
+        except NoAnswer as exc:
+            raise PublishError(f"{exc}; the draft {remote.id} is saved; {look}") from None
+        if found is None or found.state != wanted:
+            return None
+        notify(f"note: {name} did not confirm, but the issue is {wanted} there ({found.id})")
+        return found
 
     try:
-        return platform.release(remote, content, when)
+        return _until_done(
+            lambda: platform.release(remote, content, when),
+            settled,
+            f"the issue may be {verb} all the same: {look}",
+            sleep,
+            clock,
+        )
     except NoAnswer as exc:
         raise PublishError(
-            f"{exc}; the draft {remote.id} is saved, but it may or may not be "
-            f"{'scheduled' if when else 'sending'}: look at {remote.url or name} before trying again"
+            f"{exc}; the draft {remote.id} is saved, but it may or may not be {verb}: {look}"
         ) from None

@@ -6,7 +6,7 @@ drafts it holds in memory. A request that breaks a rule is answered as the platf
 (422/400) and listed in `problems`, which a test asserts is empty. Tests can inject answers
 (`inject`), drop a connection (status 0), hold the answer to a create (`hold_after_create`)
 after the draft was stored, so that the client can be killed in between, or store the draft
-and answer 502 all the same (`fail_after_create`).
+and answer 502 all the same (`fail_after_create`, or `break_after` for any request).
 
 Written from: Buttondown's OpenAPI document (EmailInput, EmailUpdateInput, Email, EmailPage,
 ErrorMessage, ValidationErrorMessage), listmonk's handlers (cmd/campaigns.go, the auth
@@ -82,6 +82,8 @@ class FakePlatform:
         self.injected: list[Injected] = []
         self.hold_after_create = 0.0
         self.fail_after_create = 0  # creates that are done, then answered with HTTP 502
+        self.broken: list[Injected] = []  # requests done, then answered with HTTP 502
+        self.skips: dict[int, int] = {}
         self.created = threading.Event()
         self._lock = threading.Lock()
         fake = self
@@ -114,6 +116,7 @@ class FakePlatform:
                                 f"fake crashed on {call.method} {call.path}: {exc!r}"
                             )
                             answer = Answer(500, {"detail": "fake crashed"})
+                        answer = fake._broken(call, answer)
                 if answer.hold:
                     fake.created.set()
                     time.sleep(answer.hold)
@@ -159,6 +162,24 @@ class FakePlatform:
     def inject(self, method: str, path: str, answer: Answer, times: int = 1) -> None:
         """Answer the next `times` requests of `method` on a path starting with `path` so."""
         self.injected.append(Injected(method, path, answer, times))
+
+    def break_after(self, method: str, path: str, times: int = 1, skip: int = 0) -> None:
+        """After `skip` of them, do the next `times` requests of `method` on a path starting
+        with `path`, then answer HTTP 502 (a gateway that lost the platform's answer)."""
+        bad = Answer(502, {"detail": "Bad gateway"}, {"Retry-After": "0"})
+        self.broken.append(Injected(method, path, bad, times + skip))
+        self.skips[id(self.broken[-1])] = skip
+
+    def _broken(self, call: Call, answer: Answer) -> Answer:
+        for item in self.broken:
+            if item.times and item.method == call.method and call.path.startswith(item.path):
+                if answer.status < 400:
+                    item.times -= 1
+                    if self.skips[id(item)] > 0:
+                        self.skips[id(item)] -= 1
+                        return answer
+                    return item.answer
+        return answer
 
     def _injected(self, call: Call) -> Answer | None:
         for item in self.injected:

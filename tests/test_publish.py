@@ -489,6 +489,19 @@ def test_a_failing_create_backs_off_and_looks_up_the_marker_each_time(
     assert len(lookups) == 4  # one marker lookup before each new try
 
 
+def test_a_ghost_update_answered_502_is_sent_again_with_a_fresh_updated_at(
+    ws: Path, servers: dict[str, Any]
+) -> None:
+    """Ghost saved the update, its gateway answered 502: the retry re-reads `updated_at`
+    (it was refused as a collision, 409, with the stale one)."""
+    server: GhostServer = servers["ghost"]
+    assert publish(ws, "--to", "ghost").exit_code == 0
+    server.break_after("PUT", "/ghost/api/admin/posts/")
+    result = publish(ws, "--to", "ghost")
+    assert result.exit_code == 0, output(result)
+    assert len(drafts(server)) == 1 and server.problems == []
+
+
 def test_no_answer_to_create_says_the_draft_may_exist(ws: Path, servers: dict[str, Any]) -> None:
     server: ButtondownServer = servers["buttondown"]
     server.inject("POST", "/v1/emails", Answer(0))
@@ -615,6 +628,50 @@ def test_ghost_send_now_publishes_with_the_newsletter(ws: Path, servers: dict[st
     assert last.json["posts"][0]["status"] == "published"
     assert drafts(server)[0]["email"]["status"] == "submitted"
     assert published(ws)["ghost"]["state"] == "sent"
+
+
+@pytest.mark.parametrize(
+    ("platform", "method", "path", "flags", "state"),
+    [
+        ("buttondown", "PATCH", "/v1/emails/", ["--send-now"], "sent"),
+        ("listmonk", "PUT", "/api/campaigns/1/status", ["--send-now"], "sent"),
+        (
+            "listmonk",
+            "PUT",
+            "/api/campaigns/1/status",
+            ["--schedule", "2099-01-05T09:00"],
+            "scheduled",
+        ),
+        ("ghost", "PUT", "/ghost/api/admin/posts/", ["--send-now"], "sent"),
+    ],
+)
+def test_a_send_answered_502_is_not_sent_again(
+    ws: Path,
+    servers: dict[str, Any],
+    platform: str,
+    method: str,
+    path: str,
+    flags: list[str],
+    state: str,
+) -> None:
+    """The platform started sending, then its gateway answered 502: digest asks the platform
+    where the issue is instead of sending again (which was refused, or sent twice)."""
+    server: FakePlatform = servers[platform]
+    assert publish(ws, "--to", platform).exit_code == 0  # the draft
+    # The release comes after the update of the draft (same method and path but listmonk's).
+    server.break_after(method, path, skip=0 if platform == "listmonk" else 1)
+    sends = len(writes(server))
+    result = publish(ws, "--to", platform, *flags, "--yes")
+    assert result.exit_code == 0, output(result)
+    assert f"{platform} did not confirm, but the issue is {state} there" in output(result)
+    assert published(ws)[platform]["state"] == state
+    releases = [c for c in writes(server)[sends:] if c.method == method and c.path.startswith(path)]
+    # One release: the update of the draft, then the send (Ghost: `?newsletter=` marks it).
+    assert len(releases) == (1 if platform == "listmonk" else 2), releases
+    assert len([c for c in writes(server)[sends:] if "newsletter" in c.query]) == (
+        1 if platform == "ghost" else 0
+    )
+    assert server.problems == []
 
 
 def test_schedule_in_the_past_is_refused(ws: Path, servers: dict[str, Any]) -> None:

@@ -5,8 +5,9 @@ as `Retry-After` says (up to `MAX_WAIT`) or with the shared jittered backoff
 (`digest.retry`); 401/403 name
 the key's variable, 404 raises `RemoteMissing`, 400/413/422 quote the platform's own reason.
 A request that got no answer raises `NoAnswer`: the caller says whether the draft may exist.
-A 5xx answer to a POST (a create) is not retried here: the platform may have made the draft
-all the same, so it raises `MaybeDone` and the caller looks the draft up before trying again.
+A 5xx answer to a POST (a create) or to a request sent `once` (send or schedule) is not
+retried here: the platform may have done it all the same, so it raises `MaybeDone` and the
+caller looks at the draft on the platform before trying again.
 """
 
 from __future__ import annotations
@@ -127,12 +128,19 @@ class ApiClient:
         params: dict[str, Any] | list[tuple[str, Any]] | None = None,
         headers: dict[str, str] | None = None,
         what: str = "the request",
+        once: bool = False,
+        body_for: Callable[[], Any] | None = None,
     ) -> Answer:
-        """Send one request, retrying 429/5xx within the deadline; map errors to ours."""
+        """Send one request, retrying 429/5xx within the deadline; map errors to ours.
+        A create (POST) or a request marked `once` (sending) is not retried on 5xx: it raises
+        MaybeDone, and the caller looks at the platform before trying again. `body_for`
+        builds the body afresh for each try (Ghost's `updated_at` changes when a try that
+        was answered 5xx went through)."""
         started = self.clock()
         attempt = 0
         while True:
-            reply = self._send(method, path, body, params, headers)
+            payload = body_for() if body_for is not None else body
+            reply = self._send(method, path, payload, params, headers)
             try:
                 data = reply.json() if reply.content else None
             except ValueError:
@@ -144,7 +152,7 @@ class ApiClient:
             if status != 429 and status < 500:
                 raise self._refusal(status, reason, what)
             asked = parse_retry_after(reply.headers.get("retry-after"))
-            if method == "POST" and status != 429:  # 429 is a refusal; a 5xx may be a crash
+            if (method == "POST" or once) and status != 429:  # a 5xx may hide a done request
                 raise MaybeDone(
                     f"{self.platform} answered HTTP {status} ({reason}) to {what}", asked
                 )

@@ -95,6 +95,11 @@ class ButtondownPlatform:
             path, params = str(following), None
         return None
 
+    def read(self, remote: Remote, content: Content) -> Remote | None:
+        """The email as Buttondown holds it now (whatever its status)."""
+        answer = self.api.request("GET", f"/v1/emails/{remote.id}", what=f"email {remote.id}")
+        return self._remote(answer.data)
+
     def save(self, content: Content, remote_id: str | None) -> Remote:
         """Create the draft (POST) or update it (PATCH)."""
         fields: dict[str, Any] = {
@@ -128,5 +133,6 @@ class ButtondownPlatform:
             body=body,
             headers={"X-Buttondown-Live-Dangerously": "true"},
             what=f"sending email {remote.id}",
+            once=True,
         )
         return self._remote(answer.data)

@@ -134,6 +134,10 @@ class GhostPlatform:
                 return self._post(post)
         return None
 
+    def read(self, remote: Remote, content: Content) -> Remote | None:
+        """The post as Ghost holds it now."""
+        return self._read(remote.id)
+
     def _read(self, remote_id: str) -> Remote:
         return self._remote(
             self.api.request("GET", f"{API}/posts/{remote_id}/", what=f"post {remote_id}")
@@ -157,12 +161,13 @@ class GhostPlatform:
                 what="the new post",
             )
             return self._remote(answer)
-        current = self._read(remote_id)
         answer = self.api.request(
             "PUT",
             f"{API}/posts/{remote_id}/",
             params={"source": "html"},
-            body={"posts": [{**post, "updated_at": current.extra["updated_at"]}]},
+            body_for=lambda: {
+                "posts": [{**post, "updated_at": self._read(remote_id).extra["updated_at"]}]
+            },
             what=f"post {remote_id}",
         )
         return self._remote(answer)
@@ -184,6 +189,7 @@ class GhostPlatform:
             params={"newsletter": self.newsletter},
             body={"posts": [post]},
             what=f"publishing post {remote.id} with newsletter {self.newsletter!r}",
+            once=True,
         )
         return self._remote(answer)
 

@@ -112,6 +112,10 @@ class HugoPlatform:
             )
         return self._remote(content, text)
 
+    def read(self, remote: Remote, content: Content) -> Remote | None:
+        """The page as it is now."""
+        return self.find(content)
+
     def _write(self, content: Content, draft: bool, publish_date: str | None) -> Remote:
 
         front, _ = split_front_matter(content.issue_md)

@@ -84,9 +84,9 @@ class ListmonkPlatform:
             extra={"status": status},
         )
 
-    def _call(self, method: str, path: str, body: Any, what: str) -> Answer:
+    def _call(self, method: str, path: str, body: Any, what: str, once: bool = False) -> Answer:
         try:
-            return self.api.request(method, path, body=body, what=what)
+            return self.api.request(method, path, body=body, what=what, once=once)
         except Refused as exc:
             if exc.status == 400 and "not found" in exc.reason.lower():
                 raise RemoteMissing(f"listmonk answered HTTP 400: {exc.reason}") from None
@@ -105,6 +105,12 @@ class ListmonkPlatform:
             if isinstance(campaign, dict) and content.marker in (campaign.get("tags") or []):
                 return self._remote(Answer(200, {"data": campaign}))
         return None
+
+    def read(self, remote: Remote, content: Content) -> Remote | None:
+        """The campaign as listmonk holds it now."""
+        return self._remote(
+            self._call("GET", f"/api/campaigns/{remote.id}", None, f"campaign {remote.id}")
+        )
 
     def fields(self, content: Content) -> dict[str, Any]:
         """The campaign in listmonk's JSON shape."""
@@ -147,5 +153,6 @@ class ListmonkPlatform:
                 f"/api/campaigns/{remote.id}/status",
                 {"status": status},
                 f"starting campaign {remote.id}",
+                once=True,
             )
         )
