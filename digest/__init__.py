@@ -1,3 +1,3 @@
 """digest: a weekly newsletter digest composer."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
