@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from digest.draft import read_draft
-from digest.errors import PublishError
+from digest.errors import DigestError, PublishError
 from digest.providers import (
     Content,
     Platform,
@@ -373,32 +373,35 @@ def _release(
     when: dt.datetime | None,
     notify: Notify,
     sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.monotonic,
 ) -> Remote:
-    """Send or schedule the saved draft. A 5xx may hide a send that happened, so before a
-    new try the platform is asked where the issue is (never sent twice)."""
-    wanted = "scheduled" if when else "sent"
+    """Send or schedule the saved draft. A send cannot be taken back, so it is never
+    repeated on its own: after a 5xx the platform is asked where the issue is; a changed
+    state means it was done, an unchanged one is said plainly (the platform may still be
+    working on it) and left to the editor."""
     verb = "scheduled" if when else "sending"
     look = f"look at {remote.url or name} before trying again"
-
-    def settled() -> Remote | None:
+    try:
+        return platform.release(remote, content, when)
+    except MaybeDone as exc:
+        sleep(min(exc.wait(0), MAX_WAIT))  # a moment for the platform to settle
         try:
             found = platform.read(remote, content)
-        except NoAnswer as exc:
-            raise PublishError(f"{exc}; the draft {remote.id} is saved; {look}") from None
-        if found is None or found.state != wanted:
-            return None
-        notify(f"note: {name} did not confirm, but the issue is {wanted} there ({found.id})")
-        return found
-
-    try:
-        return _until_done(
-            lambda: platform.release(remote, content, when),
-            settled,
-            f"the issue may be {verb} all the same: {look}",
-            sleep,
-            clock,
-        )
+        except DigestError as failed:
+            raise PublishError(
+                f"{exc}; the draft {remote.id} is saved, but it may or may not be {verb}, and "
+                f"reading its state failed ({failed}): {look}"
+            ) from None
+        if found is not None and found.state != remote.state:
+            notify(
+                f"note: {name} did not confirm, but the issue is {found.state} there now "
+                f"({found.id})"
+            )
+            return found
+        raise PublishError(
+            f"{exc}; {name} still shows the issue as {remote.state}, but it may still be "
+            f"{verb}: {look} (digest never sends twice on its own; run the same command "
+            "again to try once more)"
+        ) from None
     except NoAnswer as exc:
         raise PublishError(
             f"{exc}; the draft {remote.id} is saved, but it may or may not be {verb}: {look}"

@@ -663,7 +663,7 @@ def test_a_send_answered_502_is_not_sent_again(
     sends = len(writes(server))
     result = publish(ws, "--to", platform, *flags, "--yes")
     assert result.exit_code == 0, output(result)
-    assert f"{platform} did not confirm, but the issue is {state} there" in output(result)
+    assert f"{platform} did not confirm, but the issue is {state} there now" in output(result)
     assert published(ws)[platform]["state"] == state
     releases = [c for c in writes(server)[sends:] if c.method == method and c.path.startswith(path)]
     # One release: the update of the draft, then the send (Ghost: `?newsletter=` marks it).
@@ -672,6 +672,60 @@ def test_a_send_answered_502_is_not_sent_again(
         1 if platform == "ghost" else 0
     )
     assert server.problems == []
+
+
+def lose_sends(server: FakePlatform) -> list[Any]:
+    """Answer every send or schedule request with 502 without doing it; the list of them."""
+    lost: list[Any] = []
+    original = server.handle
+
+    def handle(call: Any) -> Answer:
+        body = call.json if isinstance(call.json, dict) else {}
+        if (
+            body.get("status") in ("about_to_send", "scheduled", "running")  # Buttondown, listmonk
+            or "newsletter" in call.query  # Ghost publishes with ?newsletter=
+        ):
+            lost.append(call)
+            return Answer(502, {"detail": "Bad gateway"}, {"Retry-After": "0"})
+        return original(call)
+
+    server.handle = handle  # type: ignore[method-assign]
+    return lost
+
+
+@pytest.mark.parametrize("platform", ["buttondown", "listmonk", "ghost"])
+def test_a_send_answered_502_that_was_not_done_is_not_repeated(
+    ws: Path, servers: dict[str, Any], platform: str
+) -> None:
+    """502 and the platform still shows the draft: said plainly, never sent again on its own
+    (a gateway may answer while the platform is still working on it)."""
+    server: FakePlatform = servers[platform]
+    assert publish(ws, "--to", platform).exit_code == 0
+    lost = lose_sends(server)
+    result = publish(ws, "--to", platform, "--send-now", "--yes")
+    assert result.exit_code == 1
+    text = " ".join(output(result).split())
+    assert "HTTP 502" in text and "still shows the issue as draft" in text
+    assert "never sends twice" in text and "Traceback" not in text
+    assert len(lost) == 1
+    assert published(ws)[platform]["state"] == "draft"
+
+
+def test_a_new_schedule_answered_502_is_not_taken_for_done(
+    ws: Path, servers: dict[str, Any]
+) -> None:
+    """Already scheduled; moving it answered 502 and not done: the state reads 'scheduled'
+    all the same, which must not pass for success."""
+    server: ButtondownServer = servers["buttondown"]
+    first = publish(ws, "--to", "buttondown", "--schedule", "2099-01-05T09:00", "--yes")
+    assert first.exit_code == 0, output(first)
+    lost = lose_sends(server)
+    result = publish(ws, "--to", "buttondown", "--schedule", "2099-03-01T09:00", "--yes")
+    assert result.exit_code == 1, output(result)
+    assert "still shows the issue as scheduled" in " ".join(output(result).split())
+    assert len(lost) == 1
+    (email,) = drafts(server)
+    assert email["publish_date"].startswith("2099-01-05")
 
 
 def test_schedule_in_the_past_is_refused(ws: Path, servers: dict[str, Any]) -> None:
