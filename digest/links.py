@@ -31,6 +31,7 @@ from digest.urls import (
     local_key,
     local_path,
     normalize_url,
+    resolved_path,
     workspace_file,
 )
 from digest.workspace import IssueFolder, Workspace, atomic_write, read_state
@@ -303,7 +304,8 @@ def _add_target(ws: Workspace, folder: IssueFolder, value: str, cwd: Path) -> st
         return value
     path = local_path(value, cwd) if is_local_entry(value) else None
     if path is None or not path.exists():
-        raise LinksError(f"{_not_a_url(value, path and path.resolve())}. Nothing was added.")
+        shown = path and (resolved_path(path) or path)
+        raise LinksError(f"{_not_a_url(value, shown)}. Nothing was added.")
     if not path.is_file():
         raise LinksError(f"{value!r} is a folder, not a file; give a file. Nothing was added.")
     resolved = workspace_file(str(path), cwd, ws.root)

@@ -269,6 +269,14 @@ def link_key(link: Link | str) -> str:
     )
 
 
+def resolved_path(path: Path) -> Path | None:
+    """The path with symlinks and `..` resolved, or None for a symlink loop."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # RuntimeError: Python 3.11's "Symlink loop"
+        return None
+
+
 def article_key(link: Link, issue_dir: Path) -> str:
     """The article cache's key: the link key of a web link; for a local file its resolved
     path, size and modification time, so that `articles/a.md` of two issues are two
@@ -277,10 +285,10 @@ def article_key(link: Link, issue_dir: Path) -> str:
     if link.local is None and is_web_url(link.url):
         return link_key(link)
     path = local_path(link.url, issue_dir)
+    resolved = resolved_path(path) if path is not None else None
     try:
-        resolved = path.resolve() if path is not None else None
         info = resolved.stat() if resolved is not None else None
-    except (OSError, RuntimeError):
+    except OSError:
         info = None
     if resolved is None or info is None or not stat.S_ISREG(info.st_mode):
         return link_key(link)  # fetching it fails with the reason
@@ -313,7 +321,8 @@ def local_key(target: str, issue_dir: Path) -> str:
     path = local_path(target, issue_dir)
     if path is None:
         return link_key(target)
-    relative = os.path.relpath(path.resolve(), issue_dir.resolve())
+    # A symlink loop keeps its spelling (normalized); fetching it is refused with the reason.
+    relative = os.path.relpath(resolved_path(path) or os.path.normpath(path), issue_dir.resolve())
     return "file:" + Path(relative).as_posix()
 
 
@@ -326,7 +335,9 @@ def workspace_file(target: str, issue_dir: Path, root: Path) -> Path:
     """The resolved file a local entry names; refused when it lies outside the workspace."""
     path = local_path(target, issue_dir)
     assert path is not None, "a web URL is not a local file"
-    resolved = path.resolve()
+    resolved = resolved_path(path)
+    if resolved is None:
+        raise LinksError(f"refused {target}: it is a symbolic link that leads back to itself")
     if not resolved.is_relative_to(root.resolve()):
         raise LinksError(
             f"refused {target}: it resolves to {resolved}, which is outside the workspace "

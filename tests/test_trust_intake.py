@@ -246,6 +246,27 @@ def test_a_device_in_links_yaml_is_never_read(make_workspace: Any) -> None:
     assert "A story from a file" in (issue / "draft.md").read_text()
 
 
+def test_a_symlink_loop_is_refused_plainly(
+    make_workspace: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """articles/loop.md -> loop.md: every command said so with a traceback (resolve raised)."""
+    root, issue = _local_workspace(make_workspace)
+    (issue / "articles" / "loop.md").symlink_to("loop.md")
+    (issue / "links.yaml").write_text("- articles/story.html\n- articles/loop.md\n")
+    for command in (["status"], ["compose", "--offline"], ["check"]):
+        result = runner.invoke(app, [*command, "--workspace", str(root)])
+        assert result.exception is None or isinstance(result.exception, SystemExit), (
+            command,
+            result.exception,
+        )
+    assert "leads back to itself" in _report(issue)["articles/loop.md"]["error"]
+    assert "A story from a file" in (issue / "draft.md").read_text()
+    monkeypatch.chdir(issue)
+    added = runner.invoke(app, ["add", "articles/loop.md", "--workspace", str(root)])
+    assert added.exit_code == 1 and isinstance(added.exception, SystemExit), added.exception
+    assert "Nothing was added" in added.output
+
+
 # ------------------------------------------------------------ defect 6: digest add of a file
 
 
