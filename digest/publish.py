@@ -31,7 +31,7 @@ from digest.providers import (
     check_platform_name,
     make_platform,
 )
-from digest.providers.api import DEADLINE, MAX_RETRIES, MAX_WAIT, MaybeDone, NoAnswer
+from digest.providers.api import MAX_WAIT, MaybeDone, NoAnswer, Tries
 from digest.render import Renderer, block_html
 from digest.send import Notify, confirm_or_refuse, gate_on_check, require_fresh_render
 from digest.workspace import IssueFolder, Workspace, atomic_write
@@ -320,49 +320,23 @@ def _create(
         f"{PUBLISHED_NAME} was not changed: run the same command again and it finds that draft "
         f"by its marker {content.marker} instead of making a second"
     )
-
-    def settled() -> Remote | None:
-        found = _find(platform, content, f"the draft may have been created there; {again}")
-        return None if found is None else _adopt(platform, name, content, found, notify)
-
-    try:
-        return _until_done(
-            lambda: platform.save(content, None),
-            settled,
-            f"the draft may have been created all the same; {again}",
-            sleep,
-            clock,
-        )
-    except NoAnswer as exc:
-        raise PublishError(f"{exc}; the draft may have been created there; {again}") from None
-
-
-def _until_done(
-    act: Callable[[], Remote],
-    settled: Callable[[], Remote | None],
-    outcome: str,
-    sleep: Callable[[float], None],
-    clock: Callable[[], float],
-) -> Remote:
-    """`act`, tried again after a 5xx that may hide a done request only when `settled` (a
-    look at the platform) finds it not done; bounded like every request (MAX_RETRIES,
-    DEADLINE, MAX_WAIT)."""
-    started = clock()
-    for attempt in range(MAX_RETRIES + 1):
+    tries = Tries(clock)
+    while True:
         try:
-            return act()
+            return platform.save(content, None)
         except MaybeDone as exc:
-            wait = exc.wait(attempt)
-            if attempt >= MAX_RETRIES or wait > min(DEADLINE - (clock() - started), MAX_WAIT):
+            wait = tries.next_wait(exc.retry_after)
+            if wait is None:
                 raise PublishError(
-                    f"{exc}, {attempt + 1} attempt(s) in {clock() - started:.0f} s; it may be "
-                    f"down, or {outcome}"
+                    f"{exc}, {tries}; it may be down, or the draft may have been created all "
+                    f"the same; {again}"
                 ) from None
             sleep(wait)
-            done = settled()
-            if done is not None:
-                return done
-    raise AssertionError("unreachable")  # pragma: no cover
+            found = _find(platform, content, f"the draft may have been created there; {again}")
+            if found is not None:
+                return _adopt(platform, name, content, found, notify)
+        except NoAnswer as exc:
+            raise PublishError(f"{exc}; the draft may have been created there; {again}") from None
 
 
 def _release(
@@ -383,7 +357,8 @@ def _release(
     try:
         return platform.release(remote, content, when)
     except MaybeDone as exc:
-        sleep(min(exc.wait(0), MAX_WAIT))  # a moment for the platform to settle
+        wait = Tries().next_wait(exc.retry_after)
+        sleep(MAX_WAIT if wait is None else wait)  # a moment for the platform to settle
         try:
             found = platform.read(remote, content)
         except DigestError as failed:

@@ -40,16 +40,35 @@ class NoAnswer(PublishError):
 
 
 class MaybeDone(NoAnswer):
-    """HTTP 5xx to a create: it may have been done all the same; the platform's Retry-After
-    (seconds, or None) says how long to wait before a new try."""
+    """HTTP 5xx to a create or a send: it may have been done all the same; the platform's
+    Retry-After (seconds, or None) says how long to wait before a new try."""
 
     def __init__(self, message: str, retry_after: float | None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
 
-    def wait(self, attempt: int) -> float:
-        """Seconds before try number `attempt + 1`: as the platform asked, else backoff."""
-        return backoff(attempt, BACKOFF_BASE) if self.retry_after is None else self.retry_after
+
+class Tries:
+    """The bounds every platform request shares: at most MAX_RETRIES more tries within
+    DEADLINE seconds, none after a wait longer than MAX_WAIT."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.started = clock()
+        self.retries = 0
+
+    def next_wait(self, asked: float | None) -> float | None:
+        """Seconds before the next try (as the platform asked, else the shared backoff), or
+        None when the bounds are spent."""
+        wait = backoff(self.retries, BACKOFF_BASE) if asked is None else asked
+        left = DEADLINE - (self.clock() - self.started)
+        if self.retries >= MAX_RETRIES or wait > min(left, MAX_WAIT):
+            return None
+        self.retries += 1
+        return wait
+
+    def __str__(self) -> str:
+        return f"{self.retries + 1} attempt(s) in {self.clock() - self.started:.0f} s"
 
 
 class Refused(PublishError):
@@ -136,8 +155,7 @@ class ApiClient:
         MaybeDone, and the caller looks at the platform before trying again. `body_for`
         builds the body afresh for each try (Ghost's `updated_at` changes when a try that
         was answered 5xx went through)."""
-        started = self.clock()
-        attempt = 0
+        tries = Tries(self.clock)
         while True:
             payload = body_for() if body_for is not None else body
             reply = self._send(method, path, payload, params, headers)
@@ -156,12 +174,11 @@ class ApiClient:
                 raise MaybeDone(
                     f"{self.platform} answered HTTP {status} ({reason}) to {what}", asked
                 )
-            wait = backoff(attempt, BACKOFF_BASE) if asked is None else asked
-            left = DEADLINE - (self.clock() - started)
-            if attempt >= MAX_RETRIES or wait > min(left, MAX_WAIT):
-                tries = f"{attempt + 1} attempt(s) in {self.clock() - started:.0f} s"
-                raise self._unavailable(status, reason, tries, reply.headers.get("retry-after"))
-            attempt += 1
+            wait = tries.next_wait(asked)
+            if wait is None:
+                raise self._unavailable(
+                    status, reason, str(tries), reply.headers.get("retry-after")
+                )
             self.sleep(wait)
 
     def _send(
