@@ -4,9 +4,9 @@ The ideal with llm.concurrency = 8 is 0.3 + ceil(40 / 8) x 1.5 = 7.8 s (a sequen
 needs 40 x 1.8 = 72 s). Since 0.2 the first request probes the endpoint (a dead endpoint costs
 one request, not one per link) and the others wait for its answer, at most PROBE_GRACE (2 s):
 the ideal with the probe is 0.3 + min(1.5, 2) + ceil(39 / 8) x 1.5 = 9.3 s, and the target is
-15 % over that; both ideals are printed. Prints the cold time against the ideal, the most requests the LLM
-server saw in flight at once, and a warm rerun (fresh draft, article and summary caches warm)
-in-process and through the CLI. The page server and the LLM server run in a child process, as
+15 % over that; both ideals are printed. Prints the cold time against the ideal, the most
+requests the LLM server saw in flight at once, and a warm rerun (fresh draft, article and
+summary caches warm) in-process and through the CLI. The page server and the LLM server run in a child process, as
 real servers would, so their threads do not compete with the composer for the GIL.
 Run: `.venv/bin/python benchmarks/compose.py`.
 """

@@ -281,9 +281,9 @@ class Composer:
     # ------------------------------------------------------------ per link
 
     async def _article(self, link: Link, refresh: bool, report: LinkReport) -> Article:
-        key = article_key(link, self.folder.path)
         if link.local is not None:  # refused before any cache: the file may have moved
             workspace_file(link.url, self.folder.path, self.ws.root)
+        key = article_key(link, self.folder.path)
         cached = None if refresh else self.articles.get_model(key, Article)
         if cached is not None:  # an unreadable or outdated entry is a miss, rewritten below
             report.fetch_cached = True
